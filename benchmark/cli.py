@@ -1,0 +1,108 @@
+"""``bench``: a thin command line over the harness. Every user error is one line and exit status 2."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from benchmark import BenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="optbench: steps-to-target benchmark for LLM optimizers.")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List suites, presets, optimizers and corpora."""
+    from benchmark.data import BUILTIN_CORPORA, HUB_CORPORA
+    from benchmark.suites import SUITES
+    from benchmark.workloads import PRESETS
+    from models.transformer import Transformer
+    from optimizers import registry
+
+    out = Console()
+    out.print("[bold]suites[/]")
+    for s in SUITES.values():
+        out.print(f"  {s.name:24} {s.description}")
+    out.print("[bold]presets[/]")
+    for w in PRESETS.values():
+        import torch
+
+        with torch.device("meta"):
+            n = Transformer(w.model_config()).num_parameters()
+        ks = ",".join(map(str, w.ks))
+        out.print(f"  {w.name:8} v{w.version} {n / 1e6:7.2f}M params  K={ks:12} budget {w.max_steps} steps  "
+                  f"targets {', '.join(f'{t:g}' for t in w.targets)}  {w.description}")
+    out.print("[bold]optimizers[/]")
+    for name, cls in sorted(registry().items()):
+        out.print(f"  {name:16} {cls.description}")
+    out.print("[bold]corpora[/] (--data NAME or --data PATH)")
+    for name, (hub, cfg) in HUB_CORPORA.items():
+        out.print(f"  {name:16} hub dataset {hub} ({cfg}), streamed when reachable")
+    for name in BUILTIN_CORPORA:
+        out.print(f"  {name:16} Python's pydoc_data topics (offline fallback of the CPU presets)")
+    out.print("  PATH             a folder of train*/validation* .jsonl(.gz)/.txt/.parquet files, or one file")
+
+
+@app.command()
+def run(
+    suite: Annotated[str, typer.Option(help="suite to run")] = "iteration-complexity",
+    preset: Annotated[str, typer.Option(help="workload preset")] = "cpu",
+    optimizers: Annotated[str, typer.Option(help="comma-separated optimizers (default: all)")] = "",
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 1,
+    data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
+    results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
+    accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
+    devices: Annotated[int, typer.Option(min=1, help="processes / GPUs per node")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list and exit")] = False,
+) -> None:
+    """Run a suite: every trial not already in the results folder."""
+    from benchmark.runner import run_suite
+
+    try:
+        run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
+                  accelerator=accelerator, devices=devices, dry_run=dry_run)
+    except BenchError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
+    out: Annotated[Path, typer.Option(help="report folder")] = Path("reports"),
+) -> None:
+    """Render the leaderboard and figures from the run records."""
+    from benchmark.report import render
+
+    try:
+        written = render(results, out)
+    except BenchError as exc:
+        _fail(str(exc))
+    for path in written:
+        Console().print(str(path))
+
+
+def main() -> None:
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    app(prog_name="bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

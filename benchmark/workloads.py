@@ -1,0 +1,157 @@
+"""Workloads: everything a measurement holds fixed. Targets and budgets belong here, not to optimizers
+or the command line. A workload's ``version`` changes whenever anything that moves its numbers does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from benchmark import BenchError
+from models.transformer import ModelConfig, model_config
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    version: int
+    description: str
+    model: str  # model preset name
+    vocab_size: int
+    seq_len: int
+    micro_batch: int  # sequences per micro-batch
+    ks: tuple[int, ...]  # accumulation counts swept: tokens per step = k * micro_batch * seq_len
+    max_steps: int
+    eval_every: int
+    val_tokens: int
+    targets: tuple[float, ...]  # validation losses in nats, loosest first
+    targets_source: str = "uncalibrated"
+    warm_start_steps: int = 0  # shared AdamW warm start, trained once per seed and cached
+    warm_start_k: int = 1
+    warm_start_lr: float = 3e-3
+    hub_corpus: str | None = None
+    allow_builtin_corpus: bool = False  # CPU presets may fall back to pydoc_data when offline
+    train_chars: int | None = None  # cap on training text (None: the whole split)
+    validation_chars: int | None = 4_000_000
+    tokenizer_chars: int = 8_000_000
+    divergence_factor: float = 1.5  # training loss above this times the initial loss ends a run
+    dtype: str = "float32"
+    extra: dict = field(default_factory=dict)
+
+    def model_config(self) -> ModelConfig:
+        return model_config(self.model, vocab_size=self.vocab_size, max_seq_len=self.seq_len)
+
+    def eval_grid(self) -> list[int]:
+        grid = list(range(0, self.max_steps + 1, self.eval_every))
+        return grid if grid[-1] == self.max_steps else [*grid, self.max_steps]
+
+    def tokens_per_step(self, k: int) -> int:
+        return k * self.micro_batch * self.seq_len
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ks"], d["targets"] = list(self.ks), list(self.targets)
+        return d
+
+    def key(self) -> str:
+        """Short hash of every field: trials of different workload definitions never collide."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+PRESETS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            name="smoke",
+            version=1,
+            description="CI smoke test: a 0.16M-parameter model, seconds per trial",
+            model="smoke",
+            vocab_size=512,
+            seq_len=64,
+            micro_batch=8,
+            ks=(1, 4),
+            max_steps=40,
+            eval_every=5,
+            val_tokens=16_384,
+            targets=(5.8, 5.4),
+            targets_source="uncalibrated (chosen by hand from one AdamW run; see README)",
+            allow_builtin_corpus=True,
+            train_chars=2_000_000,
+            validation_chars=400_000,
+            tokenizer_chars=1_000_000,
+        ),
+        Workload(
+            name="cpu",
+            version=1,
+            description="CPU benchmark: a 0.9M-parameter model on short sequences, large K",
+            model="cpu",
+            vocab_size=2048,
+            seq_len=64,
+            micro_batch=16,
+            ks=(4, 16),
+            max_steps=100,
+            eval_every=5,
+            val_tokens=65_536,
+            targets=(5.5, 5.0, 4.6),
+            targets_source="uncalibrated (chosen by hand from one AdamW run; see README)",
+            warm_start_steps=50,
+            warm_start_k=1,
+            allow_builtin_corpus=True,
+            train_chars=None,
+        ),
+        Workload(
+            name="45m",
+            version=1,
+            description="Paper scale (GPU): 45M parameters, micro-batch 32x1024, K up to 122 (~4M tokens/step)",
+            model="45m",
+            vocab_size=32000,
+            seq_len=1024,
+            micro_batch=32,
+            ks=(1, 8, 32, 122),
+            max_steps=300,
+            eval_every=10,
+            val_tokens=4_194_304,
+            targets=(3.25,),
+            targets_source="the paper's target (Abreu et al. 2026)",
+            warm_start_steps=1000,
+            warm_start_k=1,
+            warm_start_lr=3e-3,
+            hub_corpus="c4",
+            train_chars=None,
+            validation_chars=40_000_000,
+            tokenizer_chars=200_000_000,
+        ),
+        Workload(
+            name="150m",
+            version=1,
+            description="Paper scale (GPU): 150M-shape model (134M at vocab 32000), micro-batch 32x1024",
+            model="150m",
+            vocab_size=32000,
+            seq_len=1024,
+            micro_batch=32,
+            ks=(1, 8, 32, 122),
+            max_steps=300,
+            eval_every=10,
+            val_tokens=4_194_304,
+            targets=(3.25,),
+            targets_source="the paper's target (Abreu et al. 2026)",
+            warm_start_steps=1000,
+            warm_start_k=1,
+            warm_start_lr=3e-3,
+            hub_corpus="c4",
+            train_chars=None,
+            validation_chars=40_000_000,
+            tokenizer_chars=200_000_000,
+        ),
+    )
+}
+
+
+def get_workload(name: str) -> Workload:
+    if name not in PRESETS:
+        raise BenchError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def with_overrides(w: Workload, **kw) -> Workload:
+    return replace(w, **kw)

@@ -1,0 +1,214 @@
+"""The LightningModule that hosts a transformer for one trial.
+
+Manual optimization: the backend owns its optimizers and updates parameters itself; this module owns
+the loop body (one outer step per batch), the evaluation grid, the cost counters, divergence and early
+stopping once every target is reached. Each batch is one outer step: this process's share of the step's
+K micro-batches, a pure function of (seed, step), so resuming needs no loader replay.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torchmetrics
+from torch.func import functional_call
+from torch.utils.data import Dataset
+
+from benchmark.data import MicroBatchStream
+from optimizers.base import Backend, Costs, Reducer, StepContext, split_batch
+
+
+class StepDataset(Dataset):
+    """Item i = outer step ``start + i``: this rank's micro-batches of that step, stacked (k, m, T+1).
+
+    Micro-batch j of a step goes to rank ``j % world_size``, so the global batch and the data order do
+    not depend on the number of processes.
+    """
+
+    def __init__(self, stream: MicroBatchStream, k: int, start: int, stop: int, rank: int = 0, world: int = 1):
+        if k % world:
+            raise ValueError(f"K={k} micro-batches do not split evenly over {world} processes")
+        self.stream, self.k, self.start, self.stop, self.rank, self.world = stream, k, start, stop, rank, world
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i: int) -> dict:
+        step = self.start + i
+        mbs = [self.stream.microbatch(step * self.k + j) for j in range(self.rank, self.k, self.world)]
+        return {"step": step, "tokens": torch.stack(mbs)}
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class BenchModule(L.LightningModule):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        backend: Backend,
+        k: int,
+        total_steps: int,
+        eval_grid: list[int],
+        targets: tuple[float, ...],
+        val_batches: list[torch.Tensor],
+        draw_stream: MicroBatchStream,
+        divergence_factor: float = 1.5,
+        on_step: Callable[[BenchModule], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.model, self.backend = model, backend
+        self.k, self.total_steps = k, total_steps
+        self.eval_grid, self.targets = set(eval_grid), tuple(targets)
+        self.val_batches, self.draw_stream = val_batches, draw_stream
+        self.divergence_factor = divergence_factor
+        self.on_step = on_step
+        self.val_loss = torchmetrics.MeanMetric()
+        self.reducer = Reducer()
+        # Progress: everything a resumed run needs to continue exactly.
+        self.step_idx = 0
+        self.draw_cursor = 0
+        self.costs = Costs()
+        self.train_seconds = 0.0
+        self.evals: list[dict] = []
+        self.step_log: list[dict] = []
+        self.status = "running"
+        self.initial_loss: float | None = None
+
+    # ------------------------------------------------------------------------------------ loop body
+
+    def _draw(self, n: int) -> list[torch.Tensor]:
+        """Fresh micro-batches from the line-search stream, the same on every rank."""
+        out = [self.draw_stream.microbatch(self.draw_cursor + j).to(self.device) for j in range(n)]
+        self.draw_cursor += n
+        return out
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        step = int(batch["step"])
+        if step != self.step_idx:
+            raise RuntimeError(f"data step {step} != module step {self.step_idx}")
+        if step == 0 and 0 in self.eval_grid and not self.evals:
+            self.evaluate()
+        microbatches = list(batch["tokens"].unbind(0))
+        step_costs = Costs()
+        ctx = StepContext(
+            model=self.model,
+            microbatches=microbatches,
+            num_microbatches=self.k,
+            draw=self._draw,
+            step=step,
+            total_steps=self.total_steps,
+            costs=step_costs,
+            reducer=self.reducer,
+        )
+        draws_before = self.draw_cursor
+        self.model.train()
+        self._sync()
+        t0 = time.perf_counter()
+        loss = self.backend.step(ctx)
+        self._sync()
+        seconds = time.perf_counter() - t0
+        # Tokens seen: the step's K micro-batches (all ranks) plus the fresh ones the backend drew.
+        m, T = batch["tokens"].shape[1], batch["tokens"].shape[2] - 1
+        step_costs.add(tokens=(self.k + self.draw_cursor - draws_before) * m * T)
+        self._account(step_costs, seconds)
+        self.step_idx += 1
+        self.step_log.append(
+            {"step": self.step_idx, "train_loss": loss, "seconds": seconds, **step_costs.as_dict()}
+        )
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        if not math.isfinite(loss) or loss > self.divergence_factor * self.initial_loss:
+            self.status = "diverged"
+            self.trainer.should_stop = True
+        elif self.step_idx in self.eval_grid:
+            self.evaluate()
+        if self.on_step is not None:
+            self.on_step(self)
+
+    def _account(self, step_costs: Costs, seconds: float) -> None:
+        # Cost counters are per process; totals over processes are the world size times these for
+        # first-order backends (each rank runs K / world micro-batches).
+        for key in ("forward", "backward", "jvp", "tokens"):
+            setattr(self.costs, key, getattr(self.costs, key) + getattr(step_costs, key))
+        self.train_seconds += seconds
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        params = self.backend.eval_parameters()
+        self.val_loss.reset()
+        world, rank = self.reducer.world_size, self.global_rank
+        for i, batch in enumerate(self.val_batches):
+            if i % world != rank:
+                continue
+            x, y = split_batch(batch.to(self.device))
+            logits = functional_call(self.model, params, (x,)) if params is not None else self.model(x)
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum")
+            self.val_loss.update(loss / y.numel(), weight=y.numel())
+        val = float(self.val_loss.compute())
+        self.model.train(was_training)
+        self.evals.append(
+            {
+                "step": self.step_idx,
+                "tokens": self.costs.tokens,
+                "val_loss": val,
+                "train_loss": self.step_log[-1]["train_loss"] if self.step_log else None,
+                "forward_equivalents": self.costs.forward_equivalents,
+                "train_seconds": self.train_seconds,
+                "peak_memory_mib": peak_memory_mib(self.device),
+            }
+        )
+        if not math.isfinite(val):
+            self.status = "diverged"
+            self.trainer.should_stop = True
+        elif self.targets and val <= min(self.targets):
+            self.status = "reached"
+            self.trainer.should_stop = True
+        return val
+
+    # ------------------------------------------------------------------------------------ state
+
+    def progress_state(self) -> dict:
+        return {
+            "step_idx": self.step_idx,
+            "draw_cursor": self.draw_cursor,
+            "costs": self.costs.as_dict(),
+            "train_seconds": self.train_seconds,
+            "evals": self.evals,
+            "step_log": self.step_log,
+            "status": self.status,
+            "initial_loss": self.initial_loss,
+        }
+
+    def load_progress_state(self, state: dict) -> None:
+        self.step_idx, self.draw_cursor = state["step_idx"], state["draw_cursor"]
+        c = state["costs"]
+        self.costs = Costs(forward=c["forward"], backward=c["backward"], jvp=c["jvp"], tokens=c["tokens"])
+        self.train_seconds = state["train_seconds"]
+        self.evals, self.step_log = list(state["evals"]), list(state["step_log"])
+        self.status, self.initial_loss = state["status"], state["initial_loss"]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["optbench"] = {"progress": self.progress_state(), "backend": self.backend.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.load_progress_state(checkpoint["optbench"]["progress"])
+        self.backend.load_state_dict(checkpoint["optbench"]["backend"])
+
+    def configure_optimizers(self):
+        return None  # the backend owns its optimizers

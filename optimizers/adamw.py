@@ -1,0 +1,41 @@
+"""AdamW (Loshchilov & Hutter 2019) as the Gauss-Newton paper's release runs it: beta2 0.95, global
+gradient clipping at 1.0, warmup then cosine or constant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from optimizers.base import FirstOrder, register
+
+
+@dataclass(frozen=True)
+class AdamWHyper:
+    lr: float = 1e-2
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    schedule: str = "cosine"
+    warmup: float = 0.05  # fraction of the step budget
+    final_lr: float = 0.1  # cosine floor, as a fraction of lr
+
+
+@register
+class AdamW(FirstOrder):
+    name = "adamw"
+    Hyper = AdamWHyper
+    search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2]}
+    description = "AdamW, clip 1.0, beta2 0.95"
+
+    def build_optimizers(self, model):
+        hp = self.hp
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [
+            torch.optim.AdamW(
+                params, lr=hp.lr, betas=(hp.beta1, hp.beta2), eps=hp.eps, weight_decay=hp.weight_decay,
+                foreach=True,
+            )
+        ]
