@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("OPTBENCH_TEST_DATA", ROOT.parent / "shared" / "data"))
+ENWIKI = SHARED_DATA / "enwiki-2015"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    """One tokenizer/token cache per test session, never the user's."""
+    os.environ["OPTBENCH_CACHE"] = str(tmp_path_factory.mktemp("optbench-cache"))
+    os.environ["OPTBENCH_OFFLINE"] = "1"
+    os.environ.pop("OPTBENCH_DATA", None)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def enwiki() -> Path:
+    if not ENWIKI.exists():
+        pytest.fail(f"shared corpus missing: {ENWIKI}")
+    return ENWIKI
+
+
+@pytest.fixture(scope="session")
+def smoke_data(enwiki):
+    """The smoke workload's prepared data on the real shared corpus."""
+    from benchmark.data import prepare, resolve_corpus
+    from benchmark.workloads import get_workload
+
+    w = get_workload("smoke")
+    corpus = resolve_corpus(str(enwiki), None, False)
+    return w, prepare(corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,103 @@
+"""End to end through the real console script, a real Trainer and the shared corpus."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.store import ResultsStore
+
+
+def bench(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--optimizers", "nope"], "unknown optimizer 'nope'; valid: adamw"),
+        (["--preset", "huge"], "unknown preset 'huge'; valid: smoke, cpu, 45m, 150m"),
+        (["--suite", "other"], "unknown suite 'other'; valid: iteration-complexity"),
+        (["--data", "/no/such/dir"], "does not exist"),
+        (["--data", "bogus"], "unknown corpus 'bogus'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    out = bench("run", "--suite", "iteration-complexity", "--results", str(tmp_path / "R"), *args)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+    assert not (tmp_path / "R").exists()
+
+
+def test_report_on_missing_results_is_one_line(tmp_path):
+    out = bench("report", "--results", str(tmp_path / "none"), "--out", str(tmp_path / "O"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_list_names_everything():
+    out = bench("list")
+    assert out.returncode == 0
+    for word in ("iteration-complexity", "smoke", "cpu", "45m", "150m", "adamw", "pydoc-topics", "c4"):
+        assert word in out.stdout
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tmp_path, enwiki):
+    R, out_dir = tmp_path / "R", tmp_path / "O"
+    args = ["run", "--suite", "iteration-complexity", "--preset", "smoke", "--optimizers", "adamw",
+            "--data", str(enwiki), "--results", str(R), "--accelerator", "cpu"]
+    first = bench(*args)
+    assert first.returncode == 0, first.stderr
+    runs, evals = ResultsStore(R).load()
+    assert len(runs) == 2 and set(runs["k"]) == {1, 4}
+    assert runs["status"].isin(["reached", "budget"]).all()
+    assert runs["steps_to_5.8"].notna().all()
+    assert evals.groupby("run_id")["step"].min().eq(0).all()
+    rec = json.loads(next((R / "runs").glob("*.json")).read_text())["run"]
+    for field in ("code_version", "libraries", "device", "corpus", "workload_config", "hparams", "costs"):
+        assert field in rec
+    assert rec["corpus"]["name"] == "enwiki-2015"
+    assert rec["costs"]["backward"] == rec["costs"]["forward"] > 0  # AdamW: one backward per forward
+    mtimes = {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")}
+
+    second = bench(*args)
+    assert second.returncode == 0, second.stderr
+    assert "2 of 2 trials already have records" in second.stderr
+    assert {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")} == mtimes
+
+    rep = bench("report", "--results", str(R), "--out", str(out_dir))
+    assert rep.returncode == 0, rep.stderr
+    md = (out_dir / "leaderboard.md").read_text()
+    assert "steps to validation loss 5.8" in md and "| adamw |" in md
+    assert (out_dir / "loss_curves.png").stat().st_size > 10_000
+    summary = pd.read_csv(out_dir / "summary.csv")
+    assert set(summary["k"]) == {1, 4}
+
+
+def test_records_are_atomic_and_bad_ones_are_skipped(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write({"run": {"run_id": "a"}, "evals": [{"step": 0, "val_loss": 1.0}]})
+    (tmp_path / "runs" / "trunc.json").write_text('{"run": {"run_id"')
+    (tmp_path / "runs" / "old.json").write_text(json.dumps({"schema_version": 0, "run": {}, "evals": []}))
+    records, skipped = store.records()
+    assert [r["run"]["run_id"] for r in records] == ["a"]
+    assert skipped == {"unreadable": 1, "other schema": 1}
+    assert not list(Path(tmp_path / "runs").glob(".*tmp"))
+
+
+def test_claims_exclude_live_processes_and_take_over_dead_ones(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert store.claim("t")
+    assert not store.claim("t")  # this very process is alive
+    (store.work_dir / "t.claim").write_text(f"{os.uname().nodename}:999999999")
+    assert store.claim("t")
+    store.release("t")
+    assert not (store.work_dir / "t.claim").exists()
