@@ -24,15 +24,17 @@ from optimizers.base import Backend, Costs, Reducer, StepContext, split_batch
 
 
 class StepDataset(Dataset):
-    """Item i = outer step ``start + i``: this rank's micro-batches of that step, stacked (k, m, T+1).
+    """Item i = outer step ``start + i``: its K micro-batches stacked (K, m / world, T+1), this rank's
+    rows of each.
 
-    Micro-batch j of a step goes to rank ``j % world_size``, so the global batch and the data order do
-    not depend on the number of processes.
+    Every rank sees all K micro-batches but only rows ``rank::world`` of each, so the global batch, the
+    data order and the sequence of inner steps (one per micro-batch, for Gauss-Newton) do not depend on
+    the number of processes.
     """
 
     def __init__(self, stream: MicroBatchStream, k: int, start: int, stop: int, rank: int = 0, world: int = 1):
-        if k % world:
-            raise ValueError(f"K={k} micro-batches do not split evenly over {world} processes")
+        if stream.micro_batch % world:
+            raise ValueError(f"micro-batch of {stream.micro_batch} sequences does not split over {world} processes")
         self.stream, self.k, self.start, self.stop, self.rank, self.world = stream, k, start, stop, rank, world
 
     def __len__(self) -> int:
@@ -40,7 +42,7 @@ class StepDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         step = self.start + i
-        mbs = [self.stream.microbatch(step * self.k + j) for j in range(self.rank, self.k, self.world)]
+        mbs = [self.stream.microbatch(step * self.k + j)[self.rank :: self.world] for j in range(self.k)]
         return {"step": step, "tokens": torch.stack(mbs)}
 
 
@@ -88,7 +90,8 @@ class BenchModule(L.LightningModule):
 
     def _draw(self, n: int) -> list[torch.Tensor]:
         """Fresh micro-batches from the line-search stream, the same on every rank."""
-        out = [self.draw_stream.microbatch(self.draw_cursor + j).to(self.device) for j in range(n)]
+        rank, world = self.global_rank, self.reducer.world_size
+        out = [self.draw_stream.microbatch(self.draw_cursor + j)[rank::world].to(self.device) for j in range(n)]
         self.draw_cursor += n
         return out
 
@@ -118,7 +121,7 @@ class BenchModule(L.LightningModule):
         self._sync()
         seconds = time.perf_counter() - t0
         # Tokens seen: the step's K micro-batches (all ranks) plus the fresh ones the backend drew.
-        m, T = batch["tokens"].shape[1], batch["tokens"].shape[2] - 1
+        m, T = batch["tokens"].shape[1] * self.reducer.world_size, batch["tokens"].shape[2] - 1
         step_costs.add(tokens=(self.k + self.draw_cursor - draws_before) * m * T)
         self._account(step_costs, seconds)
         self.step_idx += 1

@@ -150,6 +150,20 @@ class Transformer(nn.Module):
             x_BxTxD = block(x_BxTxD)
         return self.head(self.final_norm(x_BxTxD))
 
+    def stages(self) -> list[nn.Module]:
+        """The network as a chain of stages, each a function of the previous stage's output: the
+        embedding, each transformer block (the final norm joins the last), the head. Layerwise
+        Gauss-Newton treats each stage as one block of parameters."""
+        blocks: list[nn.Module] = list(self.blocks)
+        blocks[-1] = nn.Sequential(blocks[-1], self.final_norm)
+        return [self.embed, *blocks, self.head]
+
+    def stage_flops(self, seq_len: int) -> list[float]:
+        """Forward FLOPs per token of each stage (matmuls and attention scores): relative costs."""
+        d, T = self.cfg.d_model, seq_len
+        block = 2 * (4 * d * d + 2 * d * self.cfg.d_ff) + 4 * T * d
+        return [0.0, *([float(block)] * self.cfg.n_layers), 2.0 * d * self.cfg.vocab_size]
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -38,12 +38,12 @@ PASS_WEIGHTS = {"forward": 1.0, "backward": 2.0, "jvp": 2.0}
 class Costs:
     """Model passes over one micro-batch each, and the tokens they consumed."""
 
-    forward: int = 0
-    backward: int = 0
-    jvp: int = 0
+    forward: float = 0.0  # partial passes (layerwise GN starts mid-network) count as fractions
+    backward: float = 0.0
+    jvp: float = 0.0
     tokens: int = 0
 
-    def add(self, *, forward: int = 0, backward: int = 0, jvp: int = 0, tokens: int = 0) -> None:
+    def add(self, *, forward: float = 0, backward: float = 0, jvp: float = 0, tokens: int = 0) -> None:
         self.forward += forward
         self.backward += backward
         self.jvp += jvp
@@ -58,23 +58,26 @@ class Costs:
 
 
 class Reducer:
-    """Mean-reductions over the data-parallel group; the identity without a process group."""
+    """Reductions over the data-parallel group; the identity without a process group. Every process
+    holds the same number of sequences, so a mean of per-process means is the global mean."""
 
     @property
     def world_size(self) -> int:
         return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
-    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+    def mean_(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.world_size > 1:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            tensor /= self.world_size
         return tensor
 
-    def sum_tensors_(self, tensors: list[torch.Tensor]) -> None:
-        """In-place sum of many tensors with one collective (flattened into a single buffer)."""
+    def mean_tensors_(self, tensors: list[torch.Tensor]) -> None:
+        """In-place mean of many tensors with one collective (flattened into a single buffer)."""
         if self.world_size == 1 or not tensors:
             return
         flat = torch.cat([t.reshape(-1) for t in tensors])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world_size
         offset = 0
         for t in tensors:
             t.copy_(flat[offset : offset + t.numel()].view_as(t))
@@ -86,8 +89,8 @@ class StepContext:
     """What a backend receives for one outer step."""
 
     model: nn.Module
-    microbatches: list[Batch]  # this process's share of the step's K micro-batches
-    num_microbatches: int  # K over all processes: sums of per-micro-batch losses divide by it
+    microbatches: list[Batch]  # the step's K micro-batches (this process's rows of each, under DDP)
+    num_microbatches: int  # K
     draw: Callable[[int], list[Batch]]  # n fresh micro-batches (line searches); counted as tokens seen
     step: int
     total_steps: int
@@ -200,16 +203,22 @@ def lr_multiplier(step: int, total_steps: int, schedule: str, warmup_frac: float
     raise ValueError(f"unknown schedule {schedule!r}; valid: cosine, constant")
 
 
+def hidden_matrix_names(model: nn.Module) -> set[str]:
+    """Names of the hidden 2-D matrices of the transformer blocks (not the embedding nor the head)."""
+    embed_head = {id(p) for m in (model.embed, model.head) for p in m.parameters()}
+    return {n for n, p in model.named_parameters() if p.ndim == 2 and id(p) not in embed_head}
+
+
 def partition_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """Hidden 2-D matrices of the transformer blocks vs everything else (embedding, head, norms).
 
     Asserts that the two groups cover every trainable parameter exactly once.
     """
-    embed_head = {id(p) for m in (model.embed, model.head) for p in m.parameters()}
+    hidden_names = hidden_matrix_names(model)
     hidden, rest = [], []
-    for p in model.parameters():
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (hidden if p.ndim == 2 and id(p) not in embed_head else rest).append(p)
+            (hidden if name in hidden_names else rest).append(p)
     check_ownership(model, [hidden, rest])
     return hidden, rest
 
@@ -253,7 +262,7 @@ class FirstOrder(Backend):
             ctx.costs.add(backward=1)
             total += loss.detach().double().cpu()
         grads = [p.grad for p in self.params if p.grad is not None]
-        ctx.reducer.sum_tensors_(grads)
+        ctx.reducer.mean_tensors_(grads)
         if self.hp.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.hp.grad_clip)
         mult = lr_multiplier(self.step_count, self.total_steps, self.hp.schedule, self.hp.warmup, self.hp.final_lr)
@@ -262,7 +271,7 @@ class FirstOrder(Backend):
                 group["lr"] = group["base_lr"] * mult
             opt.step()
         self.step_count += 1
-        return float(ctx.reducer.sum_(total)) / ctx.num_microbatches
+        return float(ctx.reducer.mean_(total)) / ctx.num_microbatches
 
     def state_dict(self) -> dict:
         return {"step_count": self.step_count, "optimizers": [o.state_dict() for o in self.optimizers]}

@@ -1,0 +1,294 @@
+"""Full Gauss-Newton, GN-prox-linear and layerwise Gauss-Newton (Abreu et al. 2026), as the paper's
+released code runs them (DESIGN §2), behind the same interface as AdamW.
+
+One outer step at θ0: K inner steps, one per micro-batch of the step, each one step of an inner
+optimizer (default Muon on hidden matrices + AdamW on the rest, as in the release) on the inner objective
+linearised at θ0 (``optimizers.curvature``); then a line search along d = θ_K - θ0 on fresh
+micro-batches. The inner iterate and the inner optimizer state carry over to the next outer step (the
+release's warm start), so the next step starts at Δ = (1 - s) d.
+
+Beyond the release, each a recorded setting and off by default: ``ls_reject`` adds the candidate s = 0
+(a step that does not lower the line-search loss is rejected, and the inner iterate restarts at θ0);
+``damping`` λ adds λ/2 ‖Δ‖² to the inner objective (the damped GN matrix J0ᵀH0J0 + λI), and
+``adaptive_damping`` doubles λ after a rejected or shortest step and halves it after a full step
+(Levenberg-Marquardt style).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from optimizers.base import Backend, StepContext, check_ownership, hidden_matrix_names, register, split_batch
+from optimizers.curvature import StageMap, linearized_gradient
+
+
+@dataclass(frozen=True)
+class GNHyper:
+    lr: float = 0.01  # inner peak learning rate (Muon side; the AdamW side too unless adam_lr > 0)
+    adam_lr: float = -1.0  # inner AdamW lr; <= 0 means "same as lr" (the release shares one lr)
+    inner_optimizer: str = "muon"  # "muon" (Muon + AdamW, the release), "adamw" or "sgd"
+    momentum: float = 0.95  # Muon
+    ns_steps: int = 5
+    beta1: float = 0.9  # inner AdamW
+    beta2: float = 0.999
+    weight_decay: float = 0.001  # inner AdamW, decoupled (the release's template)
+    inner_clip: float = 1.0  # each optimizer group clipped to its own global norm
+    inner_schedule: str = "cosine_restart"  # "cosine_restart", "global_cosine" or "constant"
+    global_warmup: float = 0.2  # global_cosine: warmup fraction of all inner steps, from 0.1 lr
+    end_lr: float = 0.0  # cosine floor, as a fraction of lr
+    warm_start: bool = True  # carry the inner iterate and optimizer state across outer steps
+    damping: float = 0.0  # λ of the proximal term λ/2 ||Δ||²
+    adaptive_damping: bool = False
+    ls_range: int = 5  # line-search candidates s = (1/√2)^i, i < ls_range
+    ls_batches: int = 0  # fresh micro-batches for the line search; 0 means K (the release)
+    ls_reject: bool = False  # add s = 0 as a candidate
+    ema: float = 0.0  # EMA of the outer iterates for evaluation; 0 disables
+    objective: str = "gn"  # "gn" (quadratic model) or "prox_linear"
+
+
+class GaussNewtonBase(Backend):
+    """The outer loop shared by full and layerwise GN; subclasses choose the stage groups solved."""
+
+    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
+
+    def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
+        super().__init__(model, hp, total_steps)
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        seq_len = model.cfg.max_seq_len
+        self.smap = StageMap.of(model, seq_len)
+        live = dict(model.named_parameters())
+        # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
+        self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
+        self.optimizers = self._build_inner_optimizers(model)
+        self.outer_steps = 0
+        self.inner_steps = 0
+        self.damping = hp.damping
+        self.reset_inner = False
+        self.ema = {n: live[n].detach().clone() for n in self.names} if hp.ema > 0 else None
+        self.last_scale = math.nan
+
+    # ------------------------------------------------------------------------------------ inner optimizer
+
+    def _build_inner_optimizers(self, model) -> list[torch.optim.Optimizer]:
+        hp = self.hp
+        adam_lr = hp.adam_lr if hp.adam_lr > 0 else hp.lr
+        hidden = hidden_matrix_names(model)
+        h = [self.inner[n] for n in self.names if n in hidden]
+        rest = [self.inner[n] for n in self.names if n not in hidden]
+        every = [self.inner[n] for n in self.names]
+        if hp.inner_optimizer == "muon":
+            opts = [
+                torch.optim.Muon(h, lr=hp.lr, momentum=hp.momentum, ns_steps=hp.ns_steps),
+                torch.optim.AdamW(rest, lr=adam_lr, betas=(hp.beta1, hp.beta2), weight_decay=hp.weight_decay),
+            ]
+        elif hp.inner_optimizer == "adamw":
+            opts = [torch.optim.AdamW(every, lr=hp.lr, betas=(hp.beta1, hp.beta2), weight_decay=hp.weight_decay)]
+        elif hp.inner_optimizer == "sgd":
+            opts = [torch.optim.SGD(every, lr=hp.lr)]
+        else:
+            raise ValueError(f"unknown inner_optimizer {hp.inner_optimizer!r}; valid: muon, adamw, sgd")
+        owned = [[p for g in o.param_groups for p in g["params"]] for o in opts]
+        if sorted(id(p) for g in owned for p in g) != sorted(id(p) for p in every):
+            raise AssertionError("inner optimizers must own every parameter exactly once")
+        check_ownership(model, [[p for n, p in model.named_parameters() if n in self.inner]])
+        for o in opts:
+            for group in o.param_groups:
+                group["base_lr"] = group["lr"]
+        return opts
+
+    def _inner_lr_multiplier(self, i: int, k: int) -> float:
+        hp = self.hp
+        if hp.inner_schedule == "constant":
+            return 1.0
+        if hp.inner_schedule == "cosine_restart":  # restarted every outer step, over its K inner steps
+            progress = i / max(1, k)
+        elif hp.inner_schedule == "global_cosine":  # one warmup-cosine over every inner step of the run
+            total = max(1, self.total_steps * k)
+            warm = int(hp.global_warmup * total)
+            t = self.inner_steps
+            if t < warm:
+                return 0.1 + 0.9 * t / warm
+            progress = min(1.0, (t - warm) / max(1, total - warm))
+        else:
+            raise ValueError(f"unknown inner_schedule {hp.inner_schedule!r}")
+        return hp.end_lr + (1 - hp.end_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _reset_optimizer_state(self) -> None:
+        for o in self.optimizers:
+            o.state.clear()
+
+    # ------------------------------------------------------------------------------------ outer step
+
+    def groups(self) -> list[list[int]]:
+        """Stage groups solved independently: one group of every stage (full GN) or one per stage."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _set_inner(self, values: dict[str, torch.Tensor]) -> None:
+        for n in self.names:
+            self.inner[n].copy_(values[n])
+
+    def step(self, ctx: StepContext) -> float:
+        hp = self.hp
+        live = dict(self.model.named_parameters())
+        anchor = {n: live[n].detach().clone() for n in self.names}
+        if not hp.warm_start or self.reset_inner or self.outer_steps == 0:
+            self._set_inner(anchor)
+            if not hp.warm_start or self.reset_inner:
+                self._reset_optimizer_state()
+            self.reset_inner = False
+        groups = self.groups()
+        k = len(ctx.microbatches)
+        base_losses = torch.zeros((), dtype=torch.float64)
+        for i, batch in enumerate(ctx.microbatches):
+            x, y = split_batch(batch)
+            acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
+            if len(groups) > 1:
+                ctx.costs.add(forward=1 - self.smap.suffix_fraction(len(self.smap) - 1))
+            delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
+            grads: dict[str, torch.Tensor] = {}
+            for group in groups:
+                res = linearized_gradient(self.smap, anchor, delta, group, acts, y, hp.objective)
+                frac = self.smap.suffix_fraction(min(group))
+                ctx.costs.add(jvp=frac, backward=frac)
+                grads.update(res.grads)
+            base_losses += res.base_loss
+            names = list(grads)
+            flat = [grads[n] for n in names]
+            ctx.reducer.mean_tensors_(flat)  # every batch-dependent product, averaged over processes
+            for n, g in zip(names, flat):
+                if self.damping > 0:
+                    g = g + self.damping * delta[n]
+                self.inner[n].grad = g
+            self._clip(groups)
+            mult = self._inner_lr_multiplier(i, k)
+            for o in self.optimizers:
+                for group in o.param_groups:
+                    group["lr"] = group["base_lr"] * mult
+                o.step()
+                o.zero_grad(set_to_none=True)
+            self.inner_steps += 1
+        direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
+        scale = self.line_search(ctx, anchor, direction)
+        with torch.no_grad():
+            for n in self.names:
+                live[n].copy_(anchor[n] + scale * direction[n])
+            if self.ema is not None:
+                for n in self.names:
+                    self.ema[n].lerp_(live[n], 1 - hp.ema)
+        self._adapt(scale)
+        self.outer_steps += 1
+        self.last_scale = scale
+        return float(ctx.reducer.mean_(base_losses)) / k
+
+    def _clip(self, groups: list[list[int]]) -> None:
+        """Each optimizer group clipped to its own global norm (per stage block for layerwise GN)."""
+        if self.hp.inner_clip <= 0:
+            return
+        for o in self.optimizers:
+            params = [p for g in o.param_groups for p in g["params"] if p.grad is not None]
+            for block in groups:
+                names = {n for s in block for n in self.smap.names[s].values()}
+                mine = [p for p in params if any(p is self.inner[n] for n in names)]
+                if mine:
+                    torch.nn.utils.clip_grad_norm_(mine, self.hp.inner_clip)
+
+    def candidates(self) -> list[float]:
+        scales = [(1 / math.sqrt(2)) ** i for i in range(self.hp.ls_range)]
+        return [*scales, 0.0] if self.hp.ls_reject else scales
+
+    @torch.no_grad()
+    def line_search(self, ctx: StepContext, anchor, direction) -> float:
+        """True loss at θ0 + s·d for every candidate s on the same fresh micro-batches; the best s."""
+        cands = self.candidates()
+        if len(cands) == 1 and cands[0] == 1.0:
+            return 1.0
+        batches = ctx.draw(self.hp.ls_batches or ctx.num_microbatches)
+        losses = torch.zeros(len(cands), dtype=torch.float64)
+        for j, s in enumerate(cands):
+            params = {n: anchor[n] + s * direction[n] for n in self.names}
+            for batch in batches:
+                x, y = split_batch(batch)
+                logits = torch.func.functional_call(self.model, params, (x,))
+                losses[j] += ctx.loss_fn(logits, y).double().cpu()
+            ctx.costs.add(forward=len(batches))
+        losses = ctx.reducer.mean_(losses) / len(batches)
+        self.last_ls_losses = losses.tolist()
+        best = int(torch.argmin(losses))  # the first (largest) s among equals
+        return cands[best]
+
+    def _adapt(self, scale: float) -> None:
+        if scale == 0.0:
+            self.reset_inner = True  # the inner solution was worse than not moving: restart at θ0
+        if not self.hp.adaptive_damping:
+            return
+        smallest = min(s for s in self.candidates() if s > 0)
+        if scale == 0.0 or scale <= smallest:
+            self.damping = max(self.damping * 2, 1e-8)
+        elif scale == 1.0:
+            self.damping /= 2
+
+    def eval_parameters(self):
+        return self.ema
+
+    # ------------------------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        return {
+            "inner": {n: t.detach().clone() for n, t in self.inner.items()},
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "outer_steps": self.outer_steps,
+            "inner_steps": self.inner_steps,
+            "damping": self.damping,
+            "reset_inner": self.reset_inner,
+            "ema": None if self.ema is None else {n: t.clone() for n, t in self.ema.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._set_inner(state["inner"])
+        for o, s in zip(self.optimizers, state["optimizers"], strict=True):
+            o.load_state_dict(s)
+        self.outer_steps, self.inner_steps = state["outer_steps"], state["inner_steps"]
+        self.damping, self.reset_inner = state["damping"], state["reset_inner"]
+        if state["ema"] is not None:
+            self.ema = {n: t.clone() for n, t in state["ema"].items()}
+
+
+@register
+class GaussNewton(GaussNewtonBase):
+    name = "gn"
+    Hyper = GNHyper
+    description = "full Gauss-Newton: K inner Muon steps on the local quadratic model, then a line search"
+
+    def groups(self):
+        return [list(range(len(self.smap)))]
+
+
+@dataclass(frozen=True)
+class ProxLinearHyper(GNHyper):
+    objective: str = "prox_linear"
+
+
+@register
+class GaussNewtonProxLinear(GaussNewton):
+    name = "gn-prox-linear"
+    Hyper = ProxLinearHyper
+    description = "GN-prox-linear: inner steps on the true loss of the linearised model"
+
+
+@dataclass(frozen=True)
+class LayerwiseHyper(GNHyper):
+    ls_range: int = 10  # the release's layerwise default
+
+
+@register
+class LayerwiseGaussNewton(GaussNewtonBase):
+    name = "layerwise-gn"
+    Hyper = LayerwiseHyper
+    description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
+
+    def groups(self):
+        return [[s] for s in range(len(self.smap))]

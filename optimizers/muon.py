@@ -1,0 +1,56 @@
+"""Muon (Jordan et al. 2024): Newton-Schulz-orthogonalised Nesterov momentum on the hidden matrices of
+the transformer blocks (``torch.optim.Muon``), AdamW on the embedding, the head and every non-matrix
+parameter, as in the Gauss-Newton paper's release (momentum 0.95)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from optimizers.base import FirstOrder, partition_parameters, register
+
+
+@dataclass(frozen=True)
+class MuonHyper:
+    lr: float = 0.02  # Muon's learning rate (hidden matrices)
+    momentum: float = 0.95
+    nesterov: bool = True
+    ns_steps: int = 5
+    adjust_lr: str = "original"  # torch.optim.Muon's adjust_lr_fn: "original" or "match_rms_adamw"
+    weight_decay: float = 0.0
+    adam_lr: float = 1e-2  # AdamW side: embedding, head, norms
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    adam_eps: float = 1e-8
+    adam_weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    schedule: str = "cosine"
+    warmup: float = 0.05
+    final_lr: float = 0.1
+
+
+def build_muon_adamw(model, hp) -> list[torch.optim.Optimizer]:
+    """The Muon + AdamW pair over a partition of the model's parameters (also the GN inner optimizer)."""
+    hidden, rest = partition_parameters(model)
+    return [
+        torch.optim.Muon(
+            hidden, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.ns_steps,
+            weight_decay=hp.weight_decay, adjust_lr_fn=hp.adjust_lr,
+        ),
+        torch.optim.AdamW(
+            rest, lr=hp.adam_lr, betas=(hp.adam_beta1, hp.adam_beta2), eps=hp.adam_eps,
+            weight_decay=hp.adam_weight_decay, foreach=True,
+        ),
+    ]
+
+
+@register
+class Muon(FirstOrder):
+    name = "muon"
+    Hyper = MuonHyper
+    search_space = {"lr": [0.01, 0.02, 0.05], "adam_lr": [3e-3, 1e-2]}
+    description = "Muon on hidden matrices (momentum 0.95, 5 Newton-Schulz steps), AdamW on the rest"
+
+    def build_optimizers(self, model):
+        return build_muon_adamw(model, self.hp)
