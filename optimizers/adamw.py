@@ -27,7 +27,7 @@ class AdamWHyper:
 class AdamW(FirstOrder):
     name = "adamw"
     Hyper = AdamWHyper
-    search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2]}
+    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
     description = "AdamW, clip 1.0, beta2 0.95"
 
     def build_optimizers(self, model):

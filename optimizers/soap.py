@@ -242,7 +242,7 @@ class SOAP(torch.optim.Optimizer):
 
 @dataclass(frozen=True)
 class SOAPHyper:
-    lr: float = 3e-3
+    lr: float = 1e-2
     beta1: float = 0.95
     beta2: float = 0.95
     shampoo_beta: float = -1.0  # negative: use beta2
@@ -261,7 +261,7 @@ class SOAPHyper:
 class SOAPBackend(FirstOrder):
     name = "soap"
     Hyper = SOAPHyper
-    search_space = {"lr": [1e-3, 3e-3, 1e-2]}
+    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
     description = "SOAP: Adam in Shampoo's eigenbasis (preconditioner every 10 steps); AdamW on 1-D"
 
     def build_optimizers(self, model):
