@@ -95,6 +95,37 @@ def report(
         Console().print(str(path))
 
 
+@app.command()
+def perf(
+    preset: Annotated[str, typer.Option(help="model preset")] = "cpu",
+    k: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 4,
+    reps: Annotated[int, typer.Option(min=3, help="timed repetitions per measure")] = 10,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    optimizers: Annotated[str, typer.Option(help="comma-separated backends (default: all)")] = "",
+) -> None:
+    """Per-step cost ratios (harness vs bare loop, each backend vs AdamW, GN product vs gradient)."""
+    from rich.table import Table
+
+    from benchmark.perf import report as perf_report
+    from benchmark.runner import parse_optimizers
+    from models.transformer import PRESETS
+
+    if preset not in PRESETS:
+        _fail(f"unknown model preset {preset!r}; valid: {', '.join(PRESETS)}")
+    try:
+        names = parse_optimizers(optimizers)
+    except BenchError as exc:
+        _fail(str(exc))
+    table = Table(title=f"bench perf: preset {preset}, K={k}, {device}")
+    for col in ("measure", "ratio", "seconds", "baseline s", "fwd-equiv/step"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for row in perf_report(preset, k, reps, device, names):
+        fe = row.get("fwd_equiv_per_step")
+        table.add_row(row["measure"], f"{row['ratio']:.2f}", f"{row['seconds']:.4f}",
+                      f"{row['baseline_seconds']:.4f}", "" if fe is None else f"{fe:.1f}")
+    Console(width=140).print(table)
+
+
 def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)

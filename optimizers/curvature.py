@@ -5,9 +5,9 @@ L the mean token cross-entropy, g0 = ∂L/∂z and H0 = ∂²L/∂z² at z0 (per
 the number of tokens).
 
 One inner step needs J0ᵀ u for u = g0 + H0 J0 Δ (the quadratic model) or u = ∇L(z0 + J0 Δ)
-(prox-linear). Both come from ONE forward pass carrying dual numbers: the primal z0 is recorded by
-autograd while the tangent J0 Δ rides along, then one backward from z0 with cotangent u. That is a JVP and
-a VJP for the price of a dual forward and a backward (no second primal forward).
+(prox-linear): a JVP (``torch.func.jvp``) for J0 Δ and a VJP (``torch.func.vjp``) for the pull-back.
+(One forward carrying dual numbers through an autograd-recorded primal computes both too, but measured
+1.5x slower on CPU: autograd then also records every tangent operation.)
 
 The network is a chain of stages (embedding, blocks, head: ``Transformer.stages``). A tangent that lives
 in stage s only is zero before s, so a solve for stage s starts from the stage's input activation at θ0
@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
@@ -107,22 +106,17 @@ def linearized_gradient(
     is a diagonal block J_lᵀ H0 J_l of the Gauss-Newton matrix; with every stage, full Gauss-Newton.
     """
     start = min(tangent_stages)
-    leaves: dict[str, torch.Tensor] = {}
-    stage_params = []
-    with fwAD.dual_level(), sdpa_kernel(SDPBackend.MATH):
-        for s in range(len(smap)):
-            local = {}
-            for name_local, name in smap.names[s].items():
-                if s in tangent_stages:
-                    leaf = anchor[name].detach().requires_grad_(True)
-                    leaves[name] = leaf
-                    local[name_local] = fwAD.make_dual(leaf, delta[name])
-                else:
-                    local[name_local] = anchor[name]
-            stage_params.append(local)
-        out = smap.run(start, acts[start], stage_params)
-        z0, jd = fwAD.unpack_dual(out)
-        jd = torch.zeros_like(z0) if jd is None else jd.detach()
+    moving = [n for s in tangent_stages for n in smap.names[s].values()]
+
+    def logits(moved: dict[str, torch.Tensor]) -> torch.Tensor:
+        params = {**anchor, **moved}
+        return smap.run(start, acts[start], [smap.stage_params(s, params) for s in range(len(smap))])
+
+    primal = {n: anchor[n] for n in moving}
+    with sdpa_kernel(SDPBackend.MATH):
+        z0, vjp_fn = torch.func.vjp(logits, primal)  # z0 and the pull-back J0ᵀ(.)
+        _, jd = torch.func.jvp(logits, (primal,), ({n: delta[n] for n in moving},))  # J0 Δ
+    z0_shape = z0.shape
     z0 = z0.flatten(0, -2)  # (N, V)
     jd = jd.flatten(0, -2).to(z0.dtype)
     y = targets.flatten()
@@ -140,6 +134,5 @@ def linearized_gradient(
             model_loss = F.cross_entropy(zd + jd, y)
         else:
             raise ValueError(f"unknown objective {objective!r}; valid: gn, prox_linear")
-    names = list(leaves)
-    grads = torch.autograd.grad(z0, [leaves[n] for n in names], grad_outputs=u)
-    return LinearizedResult(dict(zip(names, grads)), float(base), float(model_loss))
+    (grads,) = vjp_fn(u.view(z0_shape))
+    return LinearizedResult(grads, float(base), float(model_loss))

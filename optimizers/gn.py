@@ -153,7 +153,7 @@ class GaussNewtonBase(Backend):
             for group in groups:
                 res = linearized_gradient(self.smap, anchor, delta, group, acts, y, hp.objective)
                 frac = self.smap.suffix_fraction(min(group))
-                ctx.costs.add(jvp=frac, backward=frac)
+                ctx.costs.add(jvp=frac, forward=frac, backward=frac)  # JVP for J0Δ; VJP = forward + backward
                 grads.update(res.grads)
             base_losses += res.base_loss
             names = list(grads)
