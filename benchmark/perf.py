@@ -22,7 +22,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], reps: int, warmup: int = 2, device=torch.device("cpu")) -> float:
+def median_seconds(fn: Callable[[], object], reps: int, warmup: int = 2, device: torch.device | None = None) -> float:
+    device = device or torch.device("cpu")
     for _ in range(warmup):
         fn()
     times = []
