@@ -67,14 +67,17 @@ def run(
     results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
     devices: Annotated[int, typer.Option(min=1, help="processes / GPUs per node")] = 1,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list and exit")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list with its cost and exit")] = False,
+    shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
+    tune_budget: Annotated[int, typer.Option(min=1, help="settings tried per optimizer and K")] = 3,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.runner import run_suite
 
     try:
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
-                  accelerator=accelerator, devices=devices, dry_run=dry_run)
+                  accelerator=accelerator, devices=devices, dry_run=dry_run, shard=shard,
+                  tune_budget=tune_budget)
     except BenchError as exc:
         _fail(str(exc))
 

@@ -46,3 +46,53 @@ def censored_median(values: Sequence[float | None]) -> float | None:
     x = np.sort([math.inf if v is None else v for v in values])
     med = float(np.median(x)) if x.size % 2 else float((x[x.size // 2 - 1] + x[x.size // 2]) / 2)
     return None if math.isinf(med) or math.isnan(med) else med
+
+
+def value_at_step(steps: Sequence[float], values: Sequence[float], at: float | None) -> float | None:
+    """A cumulative counter (compute, time, tokens) at a fractional step, linearly interpolated between
+    evaluations; None when ``at`` is None (censored)."""
+    if at is None or not steps:
+        return None
+    return float(np.interp(at, np.asarray(steps, float), np.asarray(values, float)))
+
+
+def speedup_ci(
+    baseline: Sequence[float], ours: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Speedup median(baseline) / median(ours) with a percentile bootstrap interval, resampling both
+    groups independently. Censored values must be dropped by the caller."""
+    a = np.asarray([v for v in baseline if v is not None and math.isfinite(v)], float)
+    b = np.asarray([v for v in ours if v is not None and math.isfinite(v)], float)
+    if a.size == 0 or b.size == 0:
+        return (math.nan, math.nan, math.nan)
+    point = float(np.median(a) / np.median(b))
+    rng = np.random.default_rng(seed)
+    ra = np.median(a[rng.integers(0, a.size, (n_boot, a.size))], axis=1)
+    rb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
+    lo, hi = np.quantile(ra / rb, [(1 - level) / 2, (1 + level) / 2])
+    return (point, float(min(lo, point)), float(max(hi, point)))
+
+
+def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> dict | None:
+    """Least-squares fit of S(B) = S_min (1 + B_noise / B) (McCandlish et al. 2018), linear in 1/B:
+    S = a + b / B with S_min = a and B_noise = b / a. Returns the parameters and the fit quality (R² and
+    RMS relative residual); None with fewer than two batch sizes or a non-physical fit."""
+    pts = [(float(B), float(s)) for B, s in zip(batch_sizes, steps) if s is not None and math.isfinite(s)]
+    if len({B for B, _ in pts}) < 2:
+        return None
+    B = np.array([p[0] for p in pts])
+    S = np.array([p[1] for p in pts])
+    X = np.stack([np.ones_like(B), 1.0 / B], axis=1)
+    (a, b), *_ = np.linalg.lstsq(X, S, rcond=None)
+    if a <= 0:
+        return None
+    pred = X @ np.array([a, b])
+    ss_res = float(((S - pred) ** 2).sum())
+    ss_tot = float(((S - S.mean()) ** 2).sum())
+    return {
+        "s_min": float(a),
+        "b_noise": float(b / a),
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+        "rms_rel_residual": float(np.sqrt(np.mean(((S - pred) / S) ** 2))),
+        "points": len(pts),
+    }

@@ -1,5 +1,6 @@
-"""Runs a suite: checks every input before writing anything, prepares the data once, then runs each
-trial that has no record yet, under an overall progress bar with a per-trial one beneath it."""
+"""Runs a suite: checks every input before writing anything, prepares the data once, runs the tuning
+trials, then the seed reruns of every fully tuned cell, each trial only if it has no record yet, under
+an overall progress bar with a per-trial one beneath it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from rich.progress import (
 from benchmark import BenchError
 from benchmark.data import prepare, resolve_corpus
 from benchmark.store import ResultsStore
-from benchmark.suites import get_suite
+from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
 from benchmark.trial import Trial, run_trial
 from benchmark.workloads import Workload, get_workload
+from models.transformer import Transformer
 from optimizers import registry
 from optimizers.base import UnknownBackend, get_backend
 
@@ -37,36 +39,63 @@ def parse_optimizers(text: str) -> list[str]:
     return names
 
 
-def plan(suite: str, preset: str, optimizers: str, seeds: int) -> tuple[Workload, list[Trial]]:
-    s = get_suite(suite)
-    w = get_workload(preset)
-    return w, s.plan(w, parse_optimizers(optimizers), seeds)
+def estimate(trial: Trial) -> dict:
+    """Upper bounds for the whole step budget: tokens, forward-equivalent passes, FLOPs."""
+    w = trial.workload
+    import torch
+
+    with torch.device("meta"):
+        n_params = Transformer(w.model_config()).num_parameters()
+    fe = get_backend(trial.optimizer).forward_equivalents_per_microbatch * trial.k * w.max_steps
+    tokens = w.tokens_per_step(trial.k) * w.max_steps
+    return {"tokens": tokens, "fwd_equiv": fe, "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len}
+
+
+def _records(store: ResultsStore) -> dict[str, dict]:
+    records, _ = store.records()
+    return {r["run"]["run_id"]: r["run"] for r in records}
 
 
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, accelerator: str,
-    devices: int, dry_run: bool = False,
+    devices: int, dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET,
 ) -> list[dict]:
-    workload, trials = plan(suite, preset, optimizers, seeds)
+    get_suite(suite)
+    workload = get_workload(preset)
+    names = parse_optimizers(optimizers)
+    part = parse_shard(shard)
     corpus = resolve_corpus(data, workload.hub_corpus, workload.allow_builtin_corpus)
     store = ResultsStore(results)
+    plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget)
     if dry_run:
-        for t in trials:
-            done = "done" if store.has(t.run_id) else "todo"
-            print(f"{done}  {t.run_id:48} {t.describe():48} {workload.tokens_per_step(t.k):>9} tokens/step")
-        print(f"{len(trials)} trials on corpus {corpus.name}")
+        _print_plan(workload, plan, store, part, seeds)
         return []
     with console.status(f"preparing {corpus.name} (tokenizer, packed tokens; cached after the first run)"):
         prepared = prepare(corpus, workload.vocab_size, workload.train_chars, workload.validation_chars,
                            workload.tokenizer_chars)
+    done: list[dict] = []
+    done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, accelerator,
+                        devices, "tuning")
+    if seeds > 1:
+        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget)
+        done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store,
+                            accelerator, devices, "seeds")
+        for k, name in plan.waiting:
+            console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
+                          "for a later run on the merged results")
+    return done
+
+
+def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, accelerator, devices,
+                label: str) -> list[dict]:
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
-        console.print(f"{len(trials) - len(todo)} of {len(trials)} trials already have records: skipped")
+        console.print(f"{label}: {len(trials) - len(todo)} of {len(trials)} trials already have records: skipped")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("trials", total=len(todo))
+        overall = progress.add_task(f"{label} trials", total=len(todo))
         for trial in todo:
             if not store.claim(trial.run_id):
                 console.print(f"{trial.run_id}: another process is running it, skipped")
@@ -83,12 +112,34 @@ def run_suite(
                 run = record["run"]
                 reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}"
                                     for t, s in run["steps_to_target"].items())
+                final = run["final_val_loss"]
                 progress.console.print(
                     f"{trial.describe()}: {run['status']} after {run['steps_run']} steps, "
-                    f"val {run['final_val_loss']:.3f}, steps to target {{{reached}}} ({time.time() - t0:.0f}s)"
+                    f"val {final if final is None else f'{final:.3f}'}, steps to target {{{reached}}} "
+                    f"({time.time() - t0:.0f}s)"
                 )
             finally:
                 store.release(trial.run_id)
                 progress.remove_task(current)
                 progress.advance(overall)
     return records
+
+
+def _print_plan(workload: Workload, plan, store: ResultsStore, part, seeds: int) -> None:
+    total_fe = total_flops = 0.0
+    rows = [(t, "tune") for t in plan.tuning] + [(t, "seed") for t in plan.seeds]
+    print(f"{'state':5} {'role':4} {'run id':44} {'trial':56} {'tokens':>12} {'fwd-equiv':>10} {'PFLOP':>8}")
+    for t, role in rows:
+        if not in_shard(t, part):
+            continue
+        e = estimate(t)
+        total_fe += e["fwd_equiv"]
+        total_flops += e["flops"]
+        state = "done" if store.has(t.run_id) else "todo"
+        print(f"{state:5} {role:4} {t.run_id:44} {t.describe():56} {e['tokens']:>12,} {e['fwd_equiv']:>10,.0f} "
+              f"{e['flops'] / 1e15:>8.3f}")
+    n = sum(1 for t, _ in rows if in_shard(t, part))
+    print(f"{n} trials (shard {part[0]}/{part[1]}), at most {total_fe:,.0f} forward-equivalent micro-batch "
+          f"passes, {total_flops / 1e15:.3f} PFLOP over full budgets (runs stop early at their last target)")
+    if seeds > 1 and plan.waiting:
+        print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")

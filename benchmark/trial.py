@@ -155,7 +155,8 @@ def warm_start_state(workload: Workload, data: PreparedData, seed: int, accelera
     return state
 
 
-def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int, eval_grid, targets, on_step=None):
+def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int, eval_grid, targets, on_step=None,
+           checkpoint_path=None):
     w = trial.workload
     L.seed_everything(trial.seed, verbose=False)
     model = Transformer(w.model_config())
@@ -177,6 +178,7 @@ def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int
         draw_stream=MicroBatchStream(train, w.micro_batch, trial.seed, DRAW_STREAM),
         divergence_factor=w.divergence_factor,
         on_step=on_step,
+        checkpoint_path=checkpoint_path,
     )
     return module, hp
 
@@ -189,18 +191,31 @@ def run_trial(
     devices: int | str = 1,
     on_step=None,
 ) -> dict:
-    """Train one trial to its last target or its budget and write its record; returns the record."""
+    """Train one trial to its last target or its budget and write its record; returns the record.
+
+    The trial checkpoints at every evaluation under the store's work folder; an interrupted trial
+    resumes from there and produces the same curve as an uninterrupted one (every micro-batch is a
+    function of the seed and the step, and the checkpoint holds weights, backend state, the line-search
+    data cursor and the RNG).
+    """
     w = trial.workload
     warm = warm_start_state(w, data, trial.seed, accelerator)
-    module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets, on_step)
-    train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
-    dataset = StepDataset(MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM), trial.k, 0, w.max_steps)
+    ckpt = store.work_dir / f"{trial.run_id}.ckpt"
+    module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets, on_step, ckpt)
     started = time.time()
-    _fit(module, dataset, accelerator, devices)
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        module.load_resume_state(state)
+        log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
+    if module.status == "running" and module.step_idx < w.max_steps:
+        train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
+        stream = MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM)
+        _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), accelerator, devices)
     if module.status == "running":
         module.status = "budget"  # ran its whole budget without reaching the last target
     record = make_record(trial, hp, module, data, started)
     store.write(record)
+    ckpt.unlink(missing_ok=True)
     return record
 
 

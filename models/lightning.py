@@ -9,9 +9,11 @@ K micro-batches, a pure function of (seed, step), so resuming needs no loader re
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -65,6 +67,7 @@ class BenchModule(L.LightningModule):
         draw_stream: MicroBatchStream,
         divergence_factor: float = 1.5,
         on_step: Callable[[BenchModule], None] | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -74,6 +77,7 @@ class BenchModule(L.LightningModule):
         self.val_batches, self.draw_stream = val_batches, draw_stream
         self.divergence_factor = divergence_factor
         self.on_step = on_step
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.val_loss = torchmetrics.MeanMetric()
         self.reducer = Reducer()
         # Progress: everything a resumed run needs to continue exactly.
@@ -135,6 +139,8 @@ class BenchModule(L.LightningModule):
             self.trainer.should_stop = True
         elif self.step_idx in self.eval_grid:
             self.evaluate()
+            if self.status == "running":
+                self.save_resume_state()
         if self.on_step is not None:
             self.on_step(self)
 
@@ -205,6 +211,33 @@ class BenchModule(L.LightningModule):
         self.train_seconds = state["train_seconds"]
         self.evals, self.step_log = list(state["evals"]), list(state["step_log"])
         self.status, self.initial_loss = state["status"], state["initial_loss"]
+
+    def resume_state(self) -> dict:
+        """Everything needed to continue this trial exactly: weights, backend state, progress, RNG."""
+        return {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "backend": self.backend.state_dict(),
+            "progress": self.progress_state(),
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_resume_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.backend.load_state_dict(state["backend"])
+        self.load_progress_state(state["progress"])
+        torch.set_rng_state(state["rng"])
+
+    def save_resume_state(self) -> None:
+        """Atomic checkpoint (temporary file, fsync, rename) by rank 0, at every evaluation."""
+        if self.checkpoint_path is None or self.global_rank != 0:
+            return
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            torch.save(self.resume_state(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.checkpoint_path)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["optbench"] = {"progress": self.progress_state(), "backend": self.backend.state_dict()}

@@ -113,6 +113,9 @@ class Backend(ABC):
     Hyper: ClassVar[type]
     search_space: ClassVar[dict[str, list]]
     description: ClassVar[str] = ""
+    # Rough forward-equivalent passes per micro-batch of a step, for plans and dry runs only (runs count
+    # what they really do).
+    forward_equivalents_per_microbatch: ClassVar[float] = 3.0
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         self.model, self.hp, self.total_steps = model, hp, total_steps

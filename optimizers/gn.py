@@ -53,6 +53,7 @@ class GaussNewtonBase(Backend):
     """The outer loop shared by full and layerwise GN; subclasses choose the stage groups solved."""
 
     search_space = {"lr": [3e-3, 1e-2, 3e-2]}
+    forward_equivalents_per_microbatch = 6.0 + 5.0  # JVP + VJP, plus a line search over K batches
 
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
@@ -289,6 +290,7 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     name = "layerwise-gn"
     Hyper = LayerwiseHyper
     description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
+    forward_equivalents_per_microbatch = 3 * 5.0 + 10.0
 
     def groups(self):
         return [[s] for s in range(len(self.smap))]

@@ -49,7 +49,7 @@ def build_muon_adamw(model, hp) -> list[torch.optim.Optimizer]:
 class Muon(FirstOrder):
     name = "muon"
     Hyper = MuonHyper
-    search_space = {"lr": [0.01, 0.02, 0.05], "adam_lr": [3e-3, 1e-2]}
+    search_space = {"lr": [0.01, 0.02, 0.05]}
     description = "Muon on hidden matrices (momentum 0.95, 5 Newton-Schulz steps), AdamW on the rest"
 
     def build_optimizers(self, model):

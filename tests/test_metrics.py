@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,3 +43,32 @@ def test_bootstrap_interval_contains_the_median(values):
     med, lo, hi = bootstrap_ci(values)
     assert lo <= med <= hi
     assert med == float(np.median(values))
+
+
+@given(st.floats(1, 1e4), st.floats(1e2, 1e7), st.lists(st.floats(1e2, 1e7), min_size=2, max_size=6, unique=True))
+def test_batch_size_fit_recovers_known_parameters(s_min, b_noise, batch_sizes):
+    from benchmark.metrics import fit_critical_batch
+
+    if max(batch_sizes) / min(batch_sizes) < 1.5:
+        return
+    steps = [s_min * (1 + b_noise / B) for B in batch_sizes]
+    fit = fit_critical_batch(batch_sizes, steps)
+    assert fit is not None
+    assert fit["s_min"] == pytest.approx(s_min, rel=1e-5)
+    assert fit["b_noise"] == pytest.approx(b_noise, rel=1e-4)
+    assert fit["r2"] > 0.9999 or len(set(steps)) == 1
+
+
+def test_speedup_interval_contains_the_point_and_censored_runs_are_not_reaching():
+    from benchmark.metrics import speedup_ci
+
+    point, lo, hi = speedup_ci([100, 110, 120], [20, 25, 30])
+    assert point == pytest.approx(110 / 25) and lo <= point <= hi
+    assert math.isnan(speedup_ci([100], [None])[0])
+
+
+def test_value_at_step_interpolates_cumulative_costs():
+    from benchmark.metrics import value_at_step
+
+    assert value_at_step([0, 10, 20], [0, 100, 300], 15) == 200
+    assert value_at_step([0, 10], [0, 100], None) is None
