@@ -66,7 +66,8 @@ def run(
     data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
     results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
-    devices: Annotated[int, typer.Option(min=1, help="processes / GPUs per node")] = 1,
+    devices: Annotated[int, typer.Option(min=1, help="processes / GPUs per node (DDP when > 1)")] = 1,
+    num_nodes: Annotated[int, typer.Option(min=1, help="nodes (torchrun or SLURM launches them)")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list with its cost and exit")] = False,
     shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
     tune_budget: Annotated[int, typer.Option(min=1, help="settings tried per optimizer and K")] = 3,
@@ -77,9 +78,27 @@ def run(
     try:
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
                   accelerator=accelerator, devices=devices, dry_run=dry_run, shard=shard,
-                  tune_budget=tune_budget)
+                  tune_budget=tune_budget, num_nodes=num_nodes)
     except BenchError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def calibrate(
+    preset: Annotated[str, typer.Option(help="workload preset")] = "cpu",
+    seeds: Annotated[int, typer.Option(min=1, help="seeds of tuned AdamW")] = 2,
+    data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
+    results: Annotated[Path, typer.Option(help="results folder for the calibration runs")] = Path("results"),
+    accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
+) -> None:
+    """Set a preset's target losses from tuned AdamW and write them into benchmark/targets.json."""
+    from benchmark.calibrate import calibrate as run_calibration
+
+    try:
+        entry = run_calibration(preset, data, seeds, results, accelerator)
+    except BenchError as exc:
+        _fail(str(exc))
+    Console().print(f"{preset} v{entry['version']}: targets {entry['targets']} ({entry['command']})")
 
 
 @app.command()
@@ -96,6 +115,31 @@ def report(
         _fail(str(exc))
     for path in written:
         Console().print(str(path))
+
+
+leaderboard_app = typer.Typer(help="Merge results from many machines or CI artifacts.", no_args_is_help=True)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+
+@leaderboard_app.command("merge")
+def leaderboard_merge(
+    sources: Annotated[list[Path], typer.Argument(help="results folders or unpacked CI artifacts")],
+    results: Annotated[Path, typer.Option(help="results folder to merge into")] = Path("results"),
+    out: Annotated[Path | None, typer.Option(help="leaderboard file (default: RESULTS/leaderboard.json)")] = None,
+) -> None:
+    """Merge run records (de-duplicated by run id) and rebuild the leaderboard."""
+    from benchmark.leaderboard import merge, write_leaderboard
+
+    try:
+        counts = merge(sources, results)
+        board = write_leaderboard(results, out or results / "leaderboard.json")
+    except BenchError as exc:
+        _fail(str(exc))
+    for line in counts["refused"]:
+        console.print(f"refused: {line}", markup=False, highlight=False)
+    Console().print(f"merged {counts['merged']} records ({counts['duplicates']} duplicates skipped, "
+                    f"{len(counts['refused'])} refused); leaderboard: {len(board['entries'])} entries from "
+                    f"{len(board['runs'])} runs")
 
 
 @app.command()

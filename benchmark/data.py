@@ -55,6 +55,9 @@ class Corpus:
         out["validation"] = "files" if self.validation_files else f"held-out {HELD_OUT_FRACTION:.0%} of documents"
         return out
 
+    def key(self) -> str:
+        return f"{self.name}:{self.fingerprint()[:10]}"
+
     def fingerprint(self) -> str:
         h = hashlib.sha256(json.dumps([self.name, self.kind, self.hub_id]).encode())
         for path in (*self.train_files, *self.validation_files):

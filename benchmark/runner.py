@@ -20,7 +20,7 @@ from benchmark import BenchError
 from benchmark.data import prepare, resolve_corpus
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
-from benchmark.trial import Trial, run_trial
+from benchmark.trial import Trial, is_worker_process, run_trial
 from benchmark.workloads import Workload, get_workload
 from models.transformer import Transformer
 from optimizers import registry
@@ -59,14 +59,19 @@ def _records(store: ResultsStore) -> dict[str, dict]:
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, accelerator: str,
     devices: int, dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET,
+    num_nodes: int = 1,
 ) -> list[dict]:
     get_suite(suite)
     workload = get_workload(preset)
     names = parse_optimizers(optimizers)
     part = parse_shard(shard)
     corpus = resolve_corpus(data, workload.hub_corpus, workload.allow_builtin_corpus)
+    workload = get_workload(preset, corpus.name)
+    if workload.targets_source == "uncalibrated":
+        console.print(f"warning: preset {preset} has no calibrated targets for corpus {corpus.name}; using "
+                      f"{', '.join(f'{t:g}' for t in workload.targets)} (run bench calibrate)")
     store = ResultsStore(results)
-    plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget)
+    plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key())
     if dry_run:
         _print_plan(workload, plan, store, part, seeds)
         return []
@@ -75,11 +80,15 @@ def run_suite(
                            workload.tokenizer_chars)
     done: list[dict] = []
     done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, accelerator,
-                        devices, "tuning")
+                        devices, "tuning", num_nodes)
     if seeds > 1:
-        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget)
+        if is_worker_process():  # rank 0 writes the records: wait until this rank can see them all
+            deadline = time.time() + 300
+            while time.time() < deadline and not all(store.has(t.run_id) for t in plan.tuning if in_shard(t, part)):
+                time.sleep(0.2)
+        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key())
         done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store,
-                            accelerator, devices, "seeds")
+                            accelerator, devices, "seeds", num_nodes)
         for k, name in plan.waiting:
             console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
                           "for a later run on the merged results")
@@ -87,7 +96,13 @@ def run_suite(
 
 
 def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, accelerator, devices,
-                label: str) -> list[dict]:
+                label: str, num_nodes: int = 1) -> list[dict]:
+    if is_worker_process():
+        # An extra rank of a multi-process run (re-run by Lightning's launcher or torchrun): it follows
+        # rank 0's list without claims or output; rank 0 writes every record.
+        for trial in [t for t in trials if not store.has(t.run_id)]:
+            run_trial(trial, prepared, store, accelerator, devices, num_nodes=num_nodes)
+        return []
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
@@ -107,7 +122,8 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
                     continue
                 t0 = time.time()
                 record = run_trial(trial, prepared, store, accelerator, devices,
-                                   on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
+                                   on_step=lambda m, c=current: progress.update(c, completed=m.step_idx),
+                                   num_nodes=num_nodes)
                 records.append(record)
                 run = record["run"]
                 reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import DDPStrategy
 
 from benchmark import __version__
 from benchmark.data import MicroBatchStream, PackedSequences, PreparedData, cache_root, validation_batches
@@ -41,10 +42,11 @@ class Trial:
     k: int
     seed: int
     role: str = "run"  # "tune" or "seed" in the iteration-complexity suite; not part of the identity
+    corpus: str = ""  # corpus name and content fingerprint: results on different text never collide
 
     @property
     def run_id(self) -> str:
-        ident = json.dumps([self.workload.key(), self.optimizer, list(self.hparams), self.k, self.seed])
+        ident = json.dumps([self.workload.key(), self.corpus, self.optimizer, list(self.hparams), self.k, self.seed])
         digest = hashlib.sha256(ident.encode()).hexdigest()[:10]
         return f"{self.workload.name}-{self.optimizer}-k{self.k}-s{self.seed}-{digest}"
 
@@ -92,10 +94,35 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def _trainer(steps: int, accelerator: str, devices: int | str, callbacks=()) -> L.Trainer:
+class ExplicitSyncDDP(DDPStrategy):
+    """Lightning's DDP (process launch, process group, rank bookkeeping, NCCL or gloo) without the
+    DistributedDataParallel wrapper: every backend reduces its own batch-dependent products through
+    ``optimizers.base.Reducer`` (gradients once per step for first-order backends; every inner gradient
+    and line-search loss for Gauss-Newton), which DDP's one-backward-per-forward hooks cannot express."""
+
+    def configure_ddp(self) -> None:
+        pass  # no wrapper: the LightningModule runs as is on every rank
+
+
+def ddp_start_method() -> str:
+    """``popen`` (Lightning's default: re-runs the command per rank, for torchrun/SLURM-style use);
+    tests set OPTBENCH_DDP_START=spawn (pytest cannot be re-run as a child)."""
+    return os.environ.get("OPTBENCH_DDP_START", "popen")
+
+
+def is_worker_process() -> bool:
+    """True in the extra ranks that Lightning's popen launcher or torchrun starts (they re-run the CLI)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
+
+
+def _trainer(steps: int, accelerator: str, devices: int | str, callbacks=(), num_nodes: int = 1) -> L.Trainer:
+    multi = (isinstance(devices, int) and devices > 1) or num_nodes > 1
+    strategy = ExplicitSyncDDP(start_method=ddp_start_method()) if multi else "auto"
     return L.Trainer(
         accelerator=accelerator,
         devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         max_epochs=1,
         max_steps=-1,
         limit_train_batches=steps,
@@ -117,7 +144,7 @@ _LIGHTNING_NOISE = (
 )
 
 
-def _fit(module: BenchModule, dataset: StepDataset, accelerator: str, devices, callbacks=()) -> None:
+def _fit(module: BenchModule, dataset: StepDataset, accelerator: str, devices, callbacks=(), num_nodes: int = 1) -> None:
     # Lightning's banners (devices, tips, "fit stopped") would drown the benchmark's own progress.
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -125,7 +152,7 @@ def _fit(module: BenchModule, dataset: StepDataset, accelerator: str, devices, c
     with warnings.catch_warnings():
         for pattern in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", pattern)
-        _trainer(len(dataset), accelerator, devices, callbacks).fit(module, train_dataloaders=loader)
+        _trainer(len(dataset), accelerator, devices, callbacks, num_nodes).fit(module, train_dataloaders=loader)
 
 
 def warm_start_state(workload: Workload, data: PreparedData, seed: int, accelerator: str = "auto") -> dict | None:
@@ -138,7 +165,7 @@ def warm_start_state(workload: Workload, data: PreparedData, seed: int, accelera
         return torch.load(path, map_location="cpu", weights_only=True)
     trial = Trial(
         "warm-start", workload, "adamw", (("lr", workload.warm_start_lr), ("schedule", "constant")),
-        workload.warm_start_k, seed,
+        workload.warm_start_k, seed, corpus=data.corpus.key(),
     )
     module, _ = _build(trial, data, warm=None, total_steps=workload.warm_start_steps, eval_grid=[], targets=())
     dataset = StepDataset(
@@ -183,6 +210,26 @@ def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int
     return module, hp
 
 
+class RecordWriter(L.Callback):
+    """Writes the trial's record at the end of fit, on rank 0, inside whichever process ran the fit
+    (spawned DDP workers return nothing else to the parent)."""
+
+    def __init__(self, trial: Trial, hp, data: PreparedData, store: ResultsStore, started: float, ckpt: Path):
+        self.trial, self.hp, self.data, self.store, self.started, self.ckpt = trial, hp, data, store, started, ckpt
+
+    def finish(self, module: BenchModule) -> dict:
+        if module.status == "running":
+            module.status = "budget"  # ran its whole budget without reaching the last target
+        record = make_record(self.trial, self.hp, module, self.data, self.started)
+        self.store.write(record)
+        self.ckpt.unlink(missing_ok=True)
+        return record
+
+    def on_fit_end(self, trainer, module) -> None:
+        if trainer.global_rank == 0:
+            self.finish(module)
+
+
 def run_trial(
     trial: Trial,
     data: PreparedData,
@@ -190,8 +237,10 @@ def run_trial(
     accelerator: str = "auto",
     devices: int | str = 1,
     on_step=None,
-) -> dict:
-    """Train one trial to its last target or its budget and write its record; returns the record.
+    num_nodes: int = 1,
+) -> dict | None:
+    """Train one trial to its last target or its budget and write its record; returns the record (None
+    in the extra ranks of a multi-process run, which write nothing).
 
     The trial checkpoints at every evaluation under the store's work folder; an interrupted trial
     resumes from there and produces the same curve as an uninterrupted one (every micro-batch is a
@@ -201,22 +250,23 @@ def run_trial(
     w = trial.workload
     warm = warm_start_state(w, data, trial.seed, accelerator)
     ckpt = store.work_dir / f"{trial.run_id}.ckpt"
-    module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets, on_step, ckpt)
-    started = time.time()
+    multi = (isinstance(devices, int) and devices > 1) or num_nodes > 1
+    module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets,
+                        None if multi and ddp_start_method() != "popen" else on_step, ckpt)
+    writer = RecordWriter(trial, hp, data, store, time.time(), ckpt)
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         module.load_resume_state(state)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
-    if module.status == "running" and module.step_idx < w.max_steps:
-        train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
-        stream = MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM)
-        _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), accelerator, devices)
-    if module.status == "running":
-        module.status = "budget"  # ran its whole budget without reaching the last target
-    record = make_record(trial, hp, module, data, started)
-    store.write(record)
-    ckpt.unlink(missing_ok=True)
-    return record
+    if module.status != "running" or module.step_idx >= w.max_steps:
+        return writer.finish(module)  # killed after its last evaluation but before its record
+    train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
+    stream = MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM)
+    _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), accelerator, devices, [writer],
+         num_nodes)
+    if is_worker_process():
+        return None
+    return json.loads(store.path(trial.run_id).read_text())
 
 
 def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, started: float) -> dict:

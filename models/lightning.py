@@ -34,18 +34,25 @@ class StepDataset(Dataset):
     the number of processes.
     """
 
-    def __init__(self, stream: MicroBatchStream, k: int, start: int, stop: int, rank: int = 0, world: int = 1):
-        if stream.micro_batch % world:
-            raise ValueError(f"micro-batch of {stream.micro_batch} sequences does not split over {world} processes")
-        self.stream, self.k, self.start, self.stop, self.rank, self.world = stream, k, start, stop, rank, world
+    def __init__(self, stream: MicroBatchStream, k: int, start: int, stop: int):
+        self.stream, self.k, self.start, self.stop = stream, k, start, stop
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
     def __getitem__(self, i: int) -> dict:
+        rank, world = process_rank()  # read here: the dataset may be built before the process group
+        if self.stream.micro_batch % world:
+            raise ValueError(f"micro-batch of {self.stream.micro_batch} sequences does not split over {world} processes")
         step = self.start + i
-        mbs = [self.stream.microbatch(step * self.k + j)[self.rank :: self.world] for j in range(self.k)]
+        mbs = [self.stream.microbatch(step * self.k + j)[rank::world] for j in range(self.k)]
         return {"step": step, "tokens": torch.stack(mbs)}
+
+
+def process_rank() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -94,7 +101,7 @@ class BenchModule(L.LightningModule):
 
     def _draw(self, n: int) -> list[torch.Tensor]:
         """Fresh micro-batches from the line-search stream, the same on every rank."""
-        rank, world = self.global_rank, self.reducer.world_size
+        rank, world = process_rank()
         out = [self.draw_stream.microbatch(self.draw_cursor + j)[rank::world].to(self.device) for j in range(n)]
         self.draw_cursor += n
         return out
@@ -145,8 +152,8 @@ class BenchModule(L.LightningModule):
             self.on_step(self)
 
     def _account(self, step_costs: Costs, seconds: float) -> None:
-        # Cost counters are per process; totals over processes are the world size times these for
-        # first-order backends (each rank runs K / world micro-batches).
+        # Under DDP each process runs every pass over 1/world of the rows, so its pass counts are the
+        # global counts in units of whole micro-batches.
         for key in ("forward", "backward", "jvp", "tokens"):
             setattr(self.costs, key, getattr(self.costs, key) + getattr(step_costs, key))
         self.train_seconds += seconds
@@ -161,7 +168,7 @@ class BenchModule(L.LightningModule):
         self.model.eval()
         params = self.backend.eval_parameters()
         self.val_loss.reset()
-        world, rank = self.reducer.world_size, self.global_rank
+        rank, world = process_rank()
         for i, batch in enumerate(self.val_batches):
             if i % world != rank:
                 continue
