@@ -8,6 +8,7 @@ K micro-batches, a pure function of (seed, step), so resuming needs no loader re
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import resource
@@ -96,6 +97,13 @@ class BenchModule(L.LightningModule):
         self.step_log: list[dict] = []
         self.status = "running"
         self.initial_loss: float | None = None
+
+    def setup(self, stage: str) -> None:
+        # Spawned DDP workers receive this module through torch.multiprocessing, which moves CPU tensors
+        # into shared memory: every rank would then update the same parameters. Give each rank its own
+        # copy (model and backend together, so the backend still points at this rank's model).
+        if process_rank()[1] > 1:
+            self.model, self.backend = copy.deepcopy((self.model, self.backend))
 
     # ------------------------------------------------------------------------------------ loop body
 

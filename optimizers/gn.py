@@ -82,7 +82,8 @@ class GaussNewtonBase(Backend):
         every = [self.inner[n] for n in self.names]
         if hp.inner_optimizer == "muon":
             opts = [
-                torch.optim.Muon(h, lr=hp.lr, momentum=hp.momentum, ns_steps=hp.ns_steps),
+                # Muon's own weight decay stays 0 as in the release (torch's default would be 0.1).
+                torch.optim.Muon(h, lr=hp.lr, momentum=hp.momentum, ns_steps=hp.ns_steps, weight_decay=0.0),
                 torch.optim.AdamW(rest, lr=adam_lr, betas=(hp.beta1, hp.beta2), weight_decay=hp.weight_decay),
             ]
         elif hp.inner_optimizer == "adamw":
