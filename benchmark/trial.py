@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -73,11 +74,14 @@ def code_version() -> str:
     return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
 
 
-def environment(device: torch.device) -> dict:
-    import datasets
-    import numpy
-    import tokenizers
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
 
+
+def environment(device: torch.device) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     return {
         "code_version": code_version(),
@@ -85,9 +89,9 @@ def environment(device: torch.device) -> dict:
         "libraries": {
             "torch": torch.__version__,
             "lightning": L.__version__,
-            "datasets": datasets.__version__,
-            "tokenizers": tokenizers.__version__,
-            "numpy": numpy.__version__,
+            "datasets": _version("datasets"),
+            "tokenizers": _version("tokenizers"),
+            "numpy": _version("numpy"),
         },
         "device": {"type": device.type, "name": name, "count": torch.cuda.device_count() if device.type == "cuda" else os.cpu_count()},
         "host": platform.node(),
@@ -191,7 +195,8 @@ def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int
         model.load_state_dict(warm)
     backend_cls = get_backend(trial.optimizer)
     hp = make_hyper(backend_cls, dict(trial.hparams))
-    backend = backend_cls(model, hp, total_steps)
+    make_backend = functools.partial(backend_cls, hp=hp, total_steps=total_steps)
+    backend = make_backend(model)
     val = PackedSequences(data.validation_path, w.seq_len, data.vocab_size)
     train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
     module = BenchModule(
@@ -206,6 +211,7 @@ def _build(trial: Trial, data: PreparedData, warm: dict | None, total_steps: int
         divergence_factor=w.divergence_factor,
         on_step=on_step,
         checkpoint_path=checkpoint_path,
+        make_backend=make_backend,
     )
     return module, hp
 

@@ -56,6 +56,17 @@ def process_rank() -> tuple[int, int]:
     return 0, 1
 
 
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+
+
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -76,6 +87,7 @@ class BenchModule(L.LightningModule):
         divergence_factor: float = 1.5,
         on_step: Callable[[BenchModule], None] | None = None,
         checkpoint_path: str | os.PathLike | None = None,
+        make_backend: Callable[[torch.nn.Module], Backend] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -85,6 +97,7 @@ class BenchModule(L.LightningModule):
         self.val_batches, self.draw_stream = val_batches, draw_stream
         self.divergence_factor = divergence_factor
         self.on_step = on_step
+        self.make_backend = make_backend
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.val_loss = torchmetrics.MeanMetric()
         self.reducer = Reducer()
@@ -104,6 +117,16 @@ class BenchModule(L.LightningModule):
         # copy (model and backend together, so the backend still points at this rank's model).
         if process_rank()[1] > 1:
             self.model, self.backend = copy.deepcopy((self.model, self.backend))
+
+    def on_fit_start(self) -> None:
+        # The backend was built (and possibly restored) beside the model on the CPU; once the Trainer has
+        # moved the model to its device, rebuild it there from its own state so that every tensor it
+        # holds (inner iterates, optimizer states) lives on that device too.
+        held = [t for t in _tensors(self.backend.state_dict()) if t.device != self.device]
+        if held and self.make_backend is not None:
+            state = self.backend.state_dict()
+            self.backend = self.make_backend(self.model)
+            self.backend.load_state_dict(state)
 
     # ------------------------------------------------------------------------------------ loop body
 

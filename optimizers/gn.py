@@ -256,7 +256,7 @@ class GaussNewtonBase(Backend):
         self.outer_steps, self.inner_steps = state["outer_steps"], state["inner_steps"]
         self.damping, self.reset_inner = state["damping"], state["reset_inner"]
         if state["ema"] is not None:
-            self.ema = {n: t.clone() for n, t in state["ema"].items()}
+            self.ema = {n: t.to(self.inner[n].device, copy=True) for n, t in state["ema"].items()}
 
 
 @register
