@@ -116,6 +116,11 @@ class Backend(ABC):
     # Rough forward-equivalent passes per micro-batch of a step, for plans and dry runs only (runs count
     # what they really do).
     forward_equivalents_per_microbatch: ClassVar[float] = 3.0
+    # Rough memory model for dry runs: bytes of state per parameter (weights, gradients, optimizer
+    # state, copies) and how many (tokens x vocab) fp32 logit-sized tensors a pass keeps alive.
+    state_bytes_per_parameter: ClassVar[float] = 16.0
+    logit_copies: ClassVar[float] = 3.0
+    keeps_attention_scores: ClassVar[bool] = False  # the math attention kernel (forward-mode AD)
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         self.model, self.hp, self.total_steps = model, hp, total_steps

@@ -54,6 +54,9 @@ class GaussNewtonBase(Backend):
 
     search_space = {"lr": [3e-3, 1e-2, 3e-2]}
     forward_equivalents_per_microbatch = 6.0 + 5.0  # JVP + VJP, plus a line search over K batches
+    state_bytes_per_parameter = 40.0  # model, anchor, inner iterate and its gradient, Muon/AdamW states
+    logit_copies = 7.0  # z0, J0Δ, softmax, H0 J0Δ, u, and the pull-back's buffers
+    keeps_attention_scores = True
 
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)

@@ -51,6 +51,7 @@ class Muon(FirstOrder):
     Hyper = MuonHyper
     search_space = {"lr": [0.01, 0.02, 0.05]}
     description = "Muon on hidden matrices (momentum 0.95, 5 Newton-Schulz steps), AdamW on the rest"
+    state_bytes_per_parameter = 14.0
 
     def build_optimizers(self, model):
         return build_muon_adamw(model, self.hp)

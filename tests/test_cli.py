@@ -107,3 +107,10 @@ def test_claims_exclude_live_processes_and_take_over_dead_ones(tmp_path):
     assert store.claim("t")
     store.release("t")
     assert not (store.work_dir / "t.claim").exists()
+
+
+@pytest.mark.parametrize("preset", ["45m", "150m"])
+def test_paper_presets_print_their_plan_offline(preset):
+    out = bench("run", "--preset", preset, "--dry-run", env={"OPTBENCH_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "GiB/dev" in out.stdout and "K=122" in out.stdout and "PFLOP" in out.stdout
