@@ -99,7 +99,7 @@ class BenchModule(L.LightningModule):
         self.on_step = on_step
         self.make_backend = make_backend
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.val_loss = torchmetrics.MeanMetric()
+        self.val_loss = torchmetrics.MeanMetric(nan_strategy="disable")  # a NaN loss must show, not vanish
         self.reducer = Reducer()
         # Progress: everything a resumed run needs to continue exactly.
         self.step_idx = 0
