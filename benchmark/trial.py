@@ -311,6 +311,6 @@ def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, start
         "model_config": w.model_config().to_dict(),
         "num_parameters": module.model.num_parameters(),
         "corpus": data.describe(),
-        **environment(module.device),
+        **environment(module.run_device),
     }
     return {"run": run, "evals": module.evals, "steps": module.step_log}

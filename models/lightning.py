@@ -110,6 +110,7 @@ class BenchModule(L.LightningModule):
         self.step_log: list[dict] = []
         self.status = "running"
         self.initial_loss: float | None = None
+        self.run_device = torch.device("cpu")
 
     def setup(self, stage: str) -> None:
         # Spawned DDP workers receive this module through torch.multiprocessing, which moves CPU tensors
@@ -119,6 +120,7 @@ class BenchModule(L.LightningModule):
             self.model, self.backend = copy.deepcopy((self.model, self.backend))
 
     def on_fit_start(self) -> None:
+        self.run_device = self.device  # Lightning moves the module back to the CPU before on_fit_end
         # The backend was built (and possibly restored) beside the model on the CPU; once the Trainer has
         # moved the model to its device, rebuild it there from its own state so that every tensor it
         # holds (inner iterates, optimizer states) lives on that device too.

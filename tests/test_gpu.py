@@ -34,7 +34,8 @@ def test_a_step_on_the_gpu_matches_the_cpu(name, pydoc_data):
         drawer = Drawer(data, 4, 16, 128)
         backend.step(context(model, batches, lambda n, d=drawer, dev=device: [b.to(dev) for b in d(n)]))
         results.append(torch.tensor(flat_params(model.cpu())))
-    torch.testing.assert_close(results[1], results[0], rtol=1e-3, atol=1e-4)
+    # Muon's Newton-Schulz runs in bf16 on both devices with different kernels: a few 1e-4 differences
+    torch.testing.assert_close(results[1], results[0], rtol=1e-3, atol=5e-4)
 
 
 def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
