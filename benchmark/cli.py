@@ -62,7 +62,7 @@ def run(
     suite: Annotated[str, typer.Option(help="suite to run")] = "iteration-complexity",
     preset: Annotated[str, typer.Option(help="workload preset")] = "cpu",
     optimizers: Annotated[str, typer.Option(help="comma-separated optimizers (default: all)")] = "",
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell (the tuned setting reruns on seeds 1..N-1)")] = 3,
     data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
     results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",

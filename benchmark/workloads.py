@@ -62,6 +62,30 @@ class Workload:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
+# The paper's 45M setting (DESIGN §2); the 150M preset differs only in the model.
+_PAPER_45M = Workload(
+    name="45m",
+    version=1,
+    description="Paper scale (GPU): 45M parameters, micro-batch 32x1024, K up to 122 (~4M tokens/step)",
+    model="45m",
+    vocab_size=32000,
+    seq_len=1024,
+    micro_batch=32,
+    ks=(1, 8, 32, 122),
+    max_steps=300,
+    eval_every=10,
+    val_tokens=4_194_304,
+    targets=(3.25,),
+    targets_source="the paper's target (Abreu et al. 2026)",
+    warm_start_steps=1000,
+    warm_start_k=1,
+    warm_start_lr=3e-3,
+    hub_corpus="c4",
+    train_chars=None,
+    validation_chars=40_000_000,
+    tokenizer_chars=200_000_000,
+)
+
 PRESETS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -106,49 +130,12 @@ PRESETS: dict[str, Workload] = {
             validation_chars=1_000_000,
             tokenizer_chars=4_000_000,
         ),
-        Workload(
-            name="45m",
-            version=1,
-            description="Paper scale (GPU): 45M parameters, micro-batch 32x1024, K up to 122 (~4M tokens/step)",
-            model="45m",
-            vocab_size=32000,
-            seq_len=1024,
-            micro_batch=32,
-            ks=(1, 8, 32, 122),
-            max_steps=300,
-            eval_every=10,
-            val_tokens=4_194_304,
-            targets=(3.25,),
-            targets_source="the paper's target (Abreu et al. 2026)",
-            warm_start_steps=1000,
-            warm_start_k=1,
-            warm_start_lr=3e-3,
-            hub_corpus="c4",
-            train_chars=None,
-            validation_chars=40_000_000,
-            tokenizer_chars=200_000_000,
-        ),
-        Workload(
+        _PAPER_45M,
+        replace(
+            _PAPER_45M,
             name="150m",
-            version=1,
             description="Paper scale (GPU): 150M-shape model (134M at vocab 32000), micro-batch 32x1024",
             model="150m",
-            vocab_size=32000,
-            seq_len=1024,
-            micro_batch=32,
-            ks=(1, 8, 32, 122),
-            max_steps=300,
-            eval_every=10,
-            val_tokens=4_194_304,
-            targets=(3.25,),
-            targets_source="the paper's target (Abreu et al. 2026)",
-            warm_start_steps=1000,
-            warm_start_k=1,
-            warm_start_lr=3e-3,
-            hub_corpus="c4",
-            train_chars=None,
-            validation_chars=40_000_000,
-            tokenizer_chars=200_000_000,
         ),
     )
 }

@@ -170,7 +170,8 @@ class BenchModule(L.LightningModule):
         self._account(step_costs, seconds)
         self.step_idx += 1
         self.step_log.append(
-            {"step": self.step_idx, "train_loss": loss, "seconds": seconds, **step_costs.as_dict()}
+            {"step": self.step_idx, "train_loss": loss, "seconds": seconds, **step_costs.as_dict(),
+             **self.backend.diagnostics()}
         )
         if self.initial_loss is None:
             self.initial_loss = loss

@@ -136,6 +136,10 @@ class Backend(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict) -> None: ...
 
+    def diagnostics(self) -> dict:
+        """Per-step numbers worth keeping in the run record (e.g. the line search's choice)."""
+        return {}
+
     def eval_parameters(self) -> dict[str, torch.Tensor] | None:
         """Parameters to evaluate instead of the live ones (e.g. an EMA), or None."""
         return None
