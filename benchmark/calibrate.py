@@ -18,7 +18,7 @@ from benchmark.data import prepare, resolve_corpus
 from benchmark.runner import _run_trials
 from benchmark.store import ResultsStore
 from benchmark.suites import tuning_grid
-from benchmark.trial import Trial
+from benchmark.trial import Hardware, Trial
 from benchmark.workloads import TARGETS_FILE, get_workload
 
 
@@ -27,11 +27,13 @@ def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: s
     corpus = resolve_corpus(data, w.hub_corpus, w.allow_builtin_corpus)
     base = get_workload(preset, corpus.name)
     w = replace(base, targets=(), targets_source="calibration run (no target)")
-    prepared = prepare(corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars)
+    prepared = prepare(corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars,
+                       w.pretrained_tokenizer)
     store = ResultsStore(results)
     key = prepared.corpus.key()
     tune = [Trial("calibrate", w, "adamw", hp, k, 0, role="tune", corpus=key) for k in w.ks for hp in tuning_grid("adamw")]
-    _run_trials(tune, w, prepared, store, accelerator, 1, "calibration tuning")
+    hw = Hardware(accelerator=accelerator)
+    _run_trials(tune, w, prepared, store, hw, "calibration tuning")
     records, _ = store.records()
     by_id = {r["run"]["run_id"]: r for r in records}
 
@@ -44,7 +46,7 @@ def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: s
         cell = [t for t in tune if t.k == k]
         best = min(cell, key=lambda t: (final(t.run_id), t.run_id))
         reruns = [Trial("calibrate", w, "adamw", best.hparams, k, s, role="seed", corpus=key) for s in range(1, seeds)]
-        _run_trials(reruns, w, prepared, store, accelerator, 1, f"calibration seeds K={k}")
+        _run_trials(reruns, w, prepared, store, hw, f"calibration seeds K={k}")
         records, _ = store.records()
         by_id = {r["run"]["run_id"]: r for r in records}
         losses = [final(t.run_id) for t in (best, *reruns)]

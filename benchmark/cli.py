@@ -68,17 +68,26 @@ def run(
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
     devices: Annotated[int, typer.Option(min=1, help="processes / GPUs per node (DDP when > 1)")] = 1,
     num_nodes: Annotated[int, typer.Option(min=1, help="nodes (torchrun or SLURM launches them)")] = 1,
+    precision: Annotated[str, typer.Option(help="32-true or bf16-mixed (GN stays fp32 unless its fp32=false)")] = "32-true",
+    tf32: Annotated[bool, typer.Option(help="TF32 matmuls for fp32 work on GPUs")] = True,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (first-order backends)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list with its cost and exit")] = False,
     shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
     tune_budget: Annotated[int, typer.Option(min=1, help="settings tried per optimizer and K")] = 3,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.runner import run_suite
+    from benchmark.trial import Hardware
 
+    if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
+        _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")
+    if accelerator not in ("cpu", "gpu", "cuda", "auto"):
+        _fail(f"unknown accelerator {accelerator!r}; valid: cpu, gpu, auto")
+    hw = Hardware(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision, tf32=tf32,
+                  compile=compile_model)
     try:
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
-                  accelerator=accelerator, devices=devices, dry_run=dry_run, shard=shard,
-                  tune_budget=tune_budget, num_nodes=num_nodes)
+                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget)
     except BenchError as exc:
         _fail(str(exc))
 

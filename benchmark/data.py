@@ -241,18 +241,36 @@ class PreparedData:
         return {**self.corpus.describe(), "vocab_size": self.vocab_size, **self.info}
 
 
+def load_pretrained_tokenizer(name: str | None):
+    """A hub tokenizer (the paper's T5) when the hub is reachable, else None (a BPE is trained instead)."""
+    if not name or not hub_reachable():
+        return None
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_pretrained(name)
+    except Exception as exc:  # the hub client raises many types
+        warnings.warn(f"could not load tokenizer {name} ({exc}); training a byte-level BPE instead", stacklevel=2)
+        return None
+
+
 def prepare(
     corpus: Corpus,
     vocab_size: int,
     train_chars: int | None,
     validation_chars: int | None,
     tokenizer_chars: int,
+    pretrained_tokenizer: str | None = None,
 ) -> PreparedData:
-    """Train (or load) the tokenizer and pack both splits, caching everything under ``cache_root()``."""
+    """Load the pretrained tokenizer where it can be loaded, else train (or load the cached) byte-level
+    BPE; pack both splits; cache everything under ``cache_root()``."""
     from tokenizers import Tokenizer
 
+    pretrained = load_pretrained_tokenizer(pretrained_tokenizer)
+    tok_name = pretrained_tokenizer if pretrained is not None else "bpe"
     key = hashlib.sha256(
-        json.dumps([corpus.fingerprint(), vocab_size, train_chars, validation_chars, tokenizer_chars]).encode()
+        json.dumps([corpus.fingerprint(), vocab_size, train_chars, validation_chars, tokenizer_chars, tok_name])
+        .encode()
     ).hexdigest()[:16]
     folder = cache_root() / "data" / f"{corpus.name}-{key}"
     tok_path = folder / "tokenizer.json"
@@ -263,14 +281,24 @@ def prepare(
     else:
         texts = {"train": load_texts(corpus, "train", train_chars)}
         texts["validation"] = load_texts(corpus, "validation", validation_chars)
-        if tok_path.exists():
-            tok = Tokenizer.from_file(str(tok_path))
+        if pretrained is not None:
+            tok = pretrained
+            tok_path.parent.mkdir(parents=True, exist_ok=True)
+            tok.save(str(tok_path))
+            described = f"{pretrained_tokenizer} ({tok.get_vocab_size()} tokens)"
         else:
-            tok = train_tokenizer(_limit(texts["train"], tokenizer_chars), vocab_size, tok_path)
-        eos = tok.token_to_id(EOS)
-        info = {"cache_key": key, "tokenizer": f"byte-level BPE ({vocab_size}) trained on {corpus.name}"}
+            if tok_path.exists():
+                tok = Tokenizer.from_file(str(tok_path))
+            else:
+                tok = train_tokenizer(_limit(texts["train"], tokenizer_chars), vocab_size, tok_path)
+            described = f"byte-level BPE ({vocab_size}) trained on {corpus.name}"
+        eos = tok.token_to_id(EOS) if tok.token_to_id(EOS) is not None else tok.token_to_id("</s>")
+        info = {"cache_key": key, "tokenizer": described}
         for split, docs in texts.items():
             n_tokens = _pack(tok, docs, eos, vocab_size, paths[split])
+            top = int(np.memmap(paths[split], dtype=_token_dtype(vocab_size), mode="r").max(initial=0))
+            if top >= vocab_size:
+                raise BenchError(f"tokenizer {described} produced id {top}, beyond the model's vocab of {vocab_size}")
             info[f"{split}_documents"] = len(docs)
             info[f"{split}_chars"] = sum(map(len, docs))
             info[f"{split}_tokens"] = n_tokens

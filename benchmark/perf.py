@@ -108,7 +108,7 @@ class _StepTimer(L.Callback):
 
 def harness_adamw_seconds(setup: Setup, steps: int) -> float:
     """One AdamW step through the real harness: a Trainer driving BenchModule (no evaluation steps)."""
-    from benchmark.trial import _fit
+    from benchmark.trial import Hardware, _fit
 
     model = setup.model()
     cls = get_backend("adamw")
@@ -125,7 +125,7 @@ def harness_adamw_seconds(setup: Setup, steps: int) -> float:
                          draw_stream=None)
     timer = _StepTimer(setup.device)
     accelerator = "gpu" if setup.device.type == "cuda" else "cpu"
-    _fit(module, FixedSteps(), accelerator, 1, callbacks=[timer])
+    _fit(module, FixedSteps(), Hardware(accelerator=accelerator), callbacks=[timer])
     return statistics.median(timer.times[2:])
 
 

@@ -20,7 +20,7 @@ from benchmark import BenchError
 from benchmark.data import HUB_CORPORA, Corpus, prepare, resolve_corpus
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
-from benchmark.trial import Trial, is_worker_process, run_trial
+from benchmark.trial import Hardware, Trial, is_worker_process, run_trial
 from benchmark.workloads import Workload, get_workload
 from models.transformer import Transformer
 from optimizers import registry
@@ -67,10 +67,11 @@ def _records(store: ResultsStore) -> dict[str, dict]:
 
 
 def run_suite(
-    suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, accelerator: str,
-    devices: int, dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET,
-    num_nodes: int = 1,
+    suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, hw: Hardware | None = None,
+    dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET,
 ) -> list[dict]:
+    hw = hw or Hardware()
+    devices = hw.devices
     get_suite(suite)
     workload = get_workload(preset)
     names = parse_optimizers(optimizers)
@@ -88,37 +89,36 @@ def run_suite(
         console.print(f"warning: preset {preset} has no calibrated targets for corpus {corpus.name}; using "
                       f"{', '.join(f'{t:g}' for t in workload.targets)} (run bench calibrate)")
     store = ResultsStore(results)
-    plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key())
+    plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key(), hw.numerics())
     if dry_run:
         _print_plan(workload, plan, store, part, seeds, devices)
         return []
     with console.status(f"preparing {corpus.name} (tokenizer, packed tokens; cached after the first run)"):
         prepared = prepare(corpus, workload.vocab_size, workload.train_chars, workload.validation_chars,
-                           workload.tokenizer_chars)
+                           workload.tokenizer_chars, workload.pretrained_tokenizer)
     done: list[dict] = []
-    done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, accelerator,
-                        devices, "tuning", num_nodes)
+    done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, hw, "tuning")
     if seeds > 1:
         if is_worker_process():  # rank 0 writes the records: wait until this rank can see them all
             deadline = time.time() + 300
             while time.time() < deadline and not all(store.has(t.run_id) for t in plan.tuning if in_shard(t, part)):
                 time.sleep(0.2)
-        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key())
-        done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store,
-                            accelerator, devices, "seeds", num_nodes)
+        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key(),
+                                    hw.numerics())
+        done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store, hw, "seeds")
         for k, name in plan.waiting:
             console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
                           "for a later run on the merged results")
     return done
 
 
-def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, accelerator, devices,
-                label: str, num_nodes: int = 1) -> list[dict]:
+def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, hw: Hardware,
+                label: str) -> list[dict]:
     if is_worker_process():
         # An extra rank of a multi-process run (re-run by Lightning's launcher or torchrun): it follows
         # rank 0's list without claims or output; rank 0 writes every record.
         for trial in [t for t in trials if not store.has(t.run_id)]:
-            run_trial(trial, prepared, store, accelerator, devices, num_nodes=num_nodes)
+            run_trial(trial, prepared, store, hw)
         return []
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
@@ -138,9 +138,8 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
                 if store.has(trial.run_id):  # finished by another process since we listed
                     continue
                 t0 = time.time()
-                record = run_trial(trial, prepared, store, accelerator, devices,
-                                   on_step=lambda m, c=current: progress.update(c, completed=m.step_idx),
-                                   num_nodes=num_nodes)
+                record = run_trial(trial, prepared, store, hw,
+                                   on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
                 records.append(record)
                 run = record["run"]
                 reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}"

@@ -63,14 +63,15 @@ class Plan:
 
 def iteration_complexity(
     workload: Workload, optimizers: list[str], seeds: int, records: dict[str, dict] | None = None,
-    tune_budget: int = DEFAULT_TUNE_BUDGET, corpus: str = "",
+    tune_budget: int = DEFAULT_TUNE_BUDGET, corpus: str = "", numerics: str = "",
 ) -> Plan:
     """The plan; ``records`` (run id -> run record) fixes the seed reruns of fully tuned cells."""
     records = records or {}
     plan = Plan(tuning=[])
     for k in workload.ks:
         for name in optimizers:
-            cell = [Trial("iteration-complexity", workload, name, hp, k, 0, role="tune", corpus=corpus)
+            cell = [Trial("iteration-complexity", workload, name, hp, k, 0, role="tune", corpus=corpus,
+                          numerics=numerics)
                     for hp in tuning_grid(name, tune_budget)]
             plan.tuning.extend(cell)
             if seeds <= 1:
@@ -82,7 +83,7 @@ def iteration_complexity(
             best = min(zip(cell, done), key=lambda td: (selection_key(td[1], workload.targets), td[0].run_id))[0]
             plan.best[(k, name)] = best.hparams
             plan.seeds.extend(Trial("iteration-complexity", workload, name, best.hparams, k, s, role="seed",
-                                    corpus=corpus) for s in range(1, seeds))
+                                    corpus=corpus, numerics=numerics) for s in range(1, seeds))
     return plan
 
 

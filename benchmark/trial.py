@@ -30,6 +30,27 @@ from optimizers import get_backend, make_hyper
 
 log = logging.getLogger(__name__)
 
+@dataclass(frozen=True)
+class Hardware:
+    """Where and how trials run. ``precision`` and ``compile`` change the numbers, so they enter the run
+    identity (see ``Trial.numerics``); the rest does not."""
+
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    precision: str = "32-true"  # Lightning precision: "32-true" or "bf16-mixed"
+    tf32: bool = True  # TF32 tensor-core matmuls for fp32 work on GPUs
+    compile: bool = False  # torch.compile the model (first-order backends; GN keeps eager for torch.func)
+
+    @property
+    def multi_process(self) -> bool:
+        return self.devices > 1 or self.num_nodes > 1
+
+    def numerics(self) -> str:
+        parts = [] if self.precision == "32-true" else [self.precision]
+        return "+".join([*parts, "compile"] if self.compile else parts)
+
+
 # Data streams: trials and the warm start read disjoint permutations; line searches have their own.
 TRAIN_STREAM, DRAW_STREAM, WARM_STREAM = 0, 1, 2
 
@@ -44,10 +65,12 @@ class Trial:
     seed: int
     role: str = "run"  # "tune" or "seed" in the iteration-complexity suite; not part of the identity
     corpus: str = ""  # corpus name and content fingerprint: results on different text never collide
+    numerics: str = ""  # non-default precision / compilation (Hardware.numerics)
 
     @property
     def run_id(self) -> str:
-        ident = json.dumps([self.workload.key(), self.corpus, self.optimizer, list(self.hparams), self.k, self.seed])
+        parts = [self.workload.key(), self.corpus, self.optimizer, list(self.hparams), self.k, self.seed]
+        ident = json.dumps([*parts, self.numerics] if self.numerics else parts)
         digest = hashlib.sha256(ident.encode()).hexdigest()[:10]
         return f"{self.workload.name}-{self.optimizer}-k{self.k}-s{self.seed}-{digest}"
 
@@ -119,14 +142,14 @@ def is_worker_process() -> bool:
     return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
 
 
-def _trainer(steps: int, accelerator: str, devices: int | str, callbacks=(), num_nodes: int = 1) -> L.Trainer:
-    multi = (isinstance(devices, int) and devices > 1) or num_nodes > 1
-    strategy = ExplicitSyncDDP(start_method=ddp_start_method()) if multi else "auto"
+def _trainer(steps: int, hw: Hardware, callbacks=()) -> L.Trainer:
+    strategy = ExplicitSyncDDP(start_method=ddp_start_method()) if hw.multi_process else "auto"
     return L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=num_nodes,
+        accelerator=hw.accelerator,
+        devices=hw.devices,
+        num_nodes=hw.num_nodes,
         strategy=strategy,
+        precision=hw.precision,
         max_epochs=1,
         max_steps=-1,
         limit_train_batches=steps,
@@ -148,7 +171,7 @@ _LIGHTNING_NOISE = (
 )
 
 
-def _fit(module: BenchModule, dataset: StepDataset, accelerator: str, devices, callbacks=(), num_nodes: int = 1) -> None:
+def _fit(module: BenchModule, dataset: StepDataset, hw: Hardware, callbacks=()) -> None:
     # Lightning's banners (devices, tips, "fit stopped") would drown the benchmark's own progress.
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -156,10 +179,10 @@ def _fit(module: BenchModule, dataset: StepDataset, accelerator: str, devices, c
     with warnings.catch_warnings():
         for pattern in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", pattern)
-        _trainer(len(dataset), accelerator, devices, callbacks, num_nodes).fit(module, train_dataloaders=loader)
+        _trainer(len(dataset), hw, callbacks).fit(module, train_dataloaders=loader)
 
 
-def warm_start_state(workload: Workload, data: PreparedData, seed: int, accelerator: str = "auto") -> dict | None:
+def warm_start_state(workload: Workload, data: PreparedData, seed: int, hw: Hardware | None = None) -> dict | None:
     """The workload's shared AdamW warm start for ``seed``: trained once, cached on disk."""
     if workload.warm_start_steps <= 0:
         return None
@@ -177,7 +200,7 @@ def warm_start_state(workload: Workload, data: PreparedData, seed: int, accelera
                          workload.micro_batch, seed, WARM_STREAM),
         trial.k, 0, workload.warm_start_steps,
     )
-    _fit(module, dataset, accelerator, 1)
+    _fit(module, dataset, Hardware(accelerator=(hw or Hardware()).accelerator))  # one device, fp32
     state = {k: v.detach().cpu().clone() for k, v in module.model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -220,13 +243,15 @@ class RecordWriter(L.Callback):
     """Writes the trial's record at the end of fit, on rank 0, inside whichever process ran the fit
     (spawned DDP workers return nothing else to the parent)."""
 
-    def __init__(self, trial: Trial, hp, data: PreparedData, store: ResultsStore, started: float, ckpt: Path):
+    def __init__(self, trial: Trial, hp, data: PreparedData, store: ResultsStore, started: float, ckpt: Path,
+                 hw: Hardware):
         self.trial, self.hp, self.data, self.store, self.started, self.ckpt = trial, hp, data, store, started, ckpt
+        self.hw = hw
 
     def finish(self, module: BenchModule) -> dict:
         if module.status == "running":
             module.status = "budget"  # ran its whole budget without reaching the last target
-        record = make_record(self.trial, self.hp, module, self.data, self.started)
+        record = make_record(self.trial, self.hp, module, self.data, self.started, self.hw)
         self.store.write(record)
         self.ckpt.unlink(missing_ok=True)
         return record
@@ -240,10 +265,8 @@ def run_trial(
     trial: Trial,
     data: PreparedData,
     store: ResultsStore,
-    accelerator: str = "auto",
-    devices: int | str = 1,
+    hw: Hardware | None = None,
     on_step=None,
-    num_nodes: int = 1,
 ) -> dict | None:
     """Train one trial to its last target or its budget and write its record; returns the record (None
     in the extra ranks of a multi-process run, which write nothing).
@@ -253,13 +276,19 @@ def run_trial(
     function of the seed and the step, and the checkpoint holds weights, backend state, the line-search
     data cursor and the RNG).
     """
+    hw = hw or Hardware()
+    if hw.numerics() != trial.numerics:
+        raise ValueError(f"trial planned for numerics {trial.numerics!r} but run with {hw.numerics()!r}")
+    if hw.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     w = trial.workload
-    warm = warm_start_state(w, data, trial.seed, accelerator)
+    warm = warm_start_state(w, data, trial.seed, hw)
     ckpt = store.work_dir / f"{trial.run_id}.ckpt"
-    multi = (isinstance(devices, int) and devices > 1) or num_nodes > 1
     module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets,
-                        None if multi and ddp_start_method() != "popen" else on_step, ckpt)
-    writer = RecordWriter(trial, hp, data, store, time.time(), ckpt)
+                        None if hw.multi_process and ddp_start_method() != "popen" else on_step, ckpt)
+    module.compile_model = hw.compile
+    writer = RecordWriter(trial, hp, data, store, time.time(), ckpt, hw)
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         module.load_resume_state(state)
@@ -268,14 +297,13 @@ def run_trial(
         return writer.finish(module)  # killed after its last evaluation but before its record
     train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
     stream = MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM)
-    _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), accelerator, devices, [writer],
-         num_nodes)
+    _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), hw, [writer])
     if is_worker_process():
         return None
     return json.loads(store.path(trial.run_id).read_text())
 
 
-def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, started: float) -> dict:
+def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, started: float, hw: Hardware) -> dict:
     w = trial.workload
     steps = [e["step"] for e in module.evals]
     losses = [e["val_loss"] for e in module.evals]
@@ -310,6 +338,7 @@ def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, start
         "workload_config": w.to_dict(),
         "model_config": w.model_config().to_dict(),
         "num_parameters": module.model.num_parameters(),
+        "hardware": asdict(hw) | {"compiled": module.compiled},
         "corpus": data.describe(),
         **environment(module.run_device),
     }

@@ -38,6 +38,7 @@ class Workload:
     train_chars: int | None = None  # cap on training text (None: the whole split)
     validation_chars: int | None = 4_000_000
     tokenizer_chars: int = 8_000_000
+    pretrained_tokenizer: str | None = None  # hub tokenizer used when reachable (else a BPE is trained)
     divergence_factor: float = 1.5  # training loss above this times the initial loss ends a run
     dtype: str = "float32"
     extra: dict = field(default_factory=dict)
@@ -68,7 +69,7 @@ _PAPER_45M = Workload(
     version=1,
     description="Paper scale (GPU): 45M parameters, micro-batch 32x1024, K up to 122 (~4M tokens/step)",
     model="45m",
-    vocab_size=32000,
+    vocab_size=32000,  # as the paper: T5's 32000 ids (its 100 sentinel ids never occur in plain text)
     seq_len=1024,
     micro_batch=32,
     ks=(1, 8, 32, 122),
@@ -81,6 +82,7 @@ _PAPER_45M = Workload(
     warm_start_k=1,
     warm_start_lr=3e-3,
     hub_corpus="c4",
+    pretrained_tokenizer="google-t5/t5-base",  # the paper's tokenizer, when the hub is reachable
     train_chars=None,
     validation_chars=40_000_000,
     tokenizer_chars=200_000_000,

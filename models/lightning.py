@@ -111,6 +111,8 @@ class BenchModule(L.LightningModule):
         self.status = "running"
         self.initial_loss: float | None = None
         self.run_device = torch.device("cpu")
+        self.compile_model = False
+        self.compiled = False
 
     def setup(self, stage: str) -> None:
         # Spawned DDP workers receive this module through torch.multiprocessing, which moves CPU tensors
@@ -121,6 +123,12 @@ class BenchModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.run_device = self.device  # Lightning moves the module back to the CPU before on_fit_end
+        if self.compile_model and not self.compiled:
+            # In place (nn.Module.compile), so the backend's references stay valid. Gauss-Newton backends
+            # differentiate through torch.func transforms and keep the eager model.
+            if getattr(self.backend, "supports_compile", False):
+                self.model.compile()
+                self.compiled = True
         # The backend was built (and possibly restored) beside the model on the CPU; once the Trainer has
         # moved the model to its device, rebuild it there from its own state so that every tensor it
         # holds (inner iterates, optimizer states) lives on that device too.

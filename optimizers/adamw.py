@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, register
+from optimizers.base import FirstOrder, adamw_kernel, register
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,6 @@ class AdamW(FirstOrder):
         return [
             torch.optim.AdamW(
                 params, lr=hp.lr, betas=(hp.beta1, hp.beta2), eps=hp.eps, weight_decay=hp.weight_decay,
-                foreach=True,
+                **adamw_kernel(params),
             )
         ]

@@ -121,6 +121,7 @@ class Backend(ABC):
     state_bytes_per_parameter: ClassVar[float] = 16.0
     logit_copies: ClassVar[float] = 3.0
     keeps_attention_scores: ClassVar[bool] = False  # the math attention kernel (forward-mode AD)
+    supports_compile: ClassVar[bool] = False  # may the harness torch.compile the model for it
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         self.model, self.hp, self.total_steps = model, hp, total_steps
@@ -251,6 +252,8 @@ class FirstOrder(Backend):
     or constant) multiplies every group's base ``lr``.
     """
 
+    supports_compile = True
+
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
         self.optimizers = self.build_optimizers(model)
@@ -292,3 +295,8 @@ class FirstOrder(Backend):
         self.step_count = state["step_count"]
         for opt, s in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(s)
+
+
+def adamw_kernel(params: list[nn.Parameter]) -> dict:
+    """Fused AdamW on CUDA parameters, the multi-tensor (foreach) kernel elsewhere."""
+    return {"fused": True} if params and params[0].is_cuda else {"foreach": True}

@@ -16,6 +16,7 @@ Beyond the release, each a recorded setting and off by default: ``ls_reject`` ad
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class GNHyper:
     ls_reject: bool = False  # add s = 0 as a candidate
     ema: float = 0.0  # EMA of the outer iterates for evaluation; 0 disables
     objective: str = "gn"  # "gn" (quadratic model) or "prox_linear"
+    fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
 
 
 class GaussNewtonBase(Backend):
@@ -140,6 +142,11 @@ class GaussNewtonBase(Backend):
             self.inner[n].copy_(values[n])
 
     def step(self, ctx: StepContext) -> float:
+        device = next(self.model.parameters()).device.type
+        with torch.autocast(device, enabled=False) if self.hp.fp32 else contextlib.nullcontext():
+            return self._step(ctx)
+
+    def _step(self, ctx: StepContext) -> float:
         hp = self.hp
         live = dict(self.model.named_parameters())
         anchor = {n: live[n].detach().clone() for n in self.names}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, partition_parameters, register
+from optimizers.base import FirstOrder, adamw_kernel, partition_parameters, register
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def build_muon_adamw(model, hp) -> list[torch.optim.Optimizer]:
         ),
         torch.optim.AdamW(
             rest, lr=hp.adam_lr, betas=(hp.adam_beta1, hp.adam_beta2), eps=hp.adam_eps,
-            weight_decay=hp.adam_weight_decay, foreach=True,
+            weight_decay=hp.adam_weight_decay, **adamw_kernel(rest),
         ),
     ]
 

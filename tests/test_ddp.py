@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmark.store import ResultsStore
-from benchmark.trial import Trial, run_trial
+from benchmark.trial import Hardware, Trial, run_trial
 from benchmark.workloads import get_workload
 from optimizers import registry
 
@@ -24,7 +24,7 @@ def tiny_workload(smoke_data):
 def _curve(tmp_path, w, data, name, devices):
     store = ResultsStore(tmp_path / f"{name}-{devices}")
     trial = Trial("ddp-test", w, name, (), 2, 0, corpus=data.corpus.key())
-    rec = run_trial(trial, data, store, "cpu", devices)
+    rec = run_trial(trial, data, store, Hardware("cpu", devices))
     return rec
 
 

@@ -43,11 +43,12 @@ def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
 
     from benchmark.runner import run_suite
     from benchmark.store import ResultsStore
+    from benchmark.trial import Hardware
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_suite("iteration-complexity", "smoke", "adamw,gn,layerwise-gn", 1, "pydoc-topics", tmp_path, "gpu", 1,
-                  tune_budget=1)
+        run_suite("iteration-complexity", "smoke", "adamw,gn,layerwise-gn", 1, "pydoc-topics", tmp_path,
+                  Hardware("gpu"), tune_budget=1)
     runs, _ = ResultsStore(tmp_path).load()
     assert len(runs) == 6 and runs["status"].isin(["reached", "budget"]).all()
     assert all(d["type"] == "cuda" for d in runs["device"])

@@ -12,13 +12,14 @@ from benchmark.leaderboard import merge, write_leaderboard
 from benchmark.report import FIGURES, render
 from benchmark.runner import run_suite
 from benchmark.store import ResultsStore
+from benchmark.trial import Hardware
 
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, enwiki):
     """A real smoke sweep: two optimizers, two seeds, so every figure and interval has data."""
     results = tmp_path_factory.mktemp("results")
-    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, str(enwiki), results, "cpu", 1, tune_budget=2)
+    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, str(enwiki), results, Hardware("cpu"), tune_budget=2)
     return results
 
 

@@ -15,6 +15,7 @@ from benchmark import BenchError
 from benchmark.runner import run_suite
 from benchmark.store import ResultsStore
 from benchmark.suites import in_shard, iteration_complexity, parse_shard, selection_key, tuning_grid
+from benchmark.trial import Hardware
 from benchmark.workloads import get_workload
 from optimizers import base as obase
 from optimizers import registry
@@ -88,7 +89,7 @@ class Explode(AdamW):
 def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, enwiki):
     obase.register(Explode)
     try:
-        run_suite("iteration-complexity", "smoke", "explode,adamw", 1, str(enwiki), tmp_path, "cpu", 1,
+        run_suite("iteration-complexity", "smoke", "explode,adamw", 1, str(enwiki), tmp_path, Hardware("cpu"),
                   tune_budget=1)
     finally:
         obase._REGISTRY.pop("explode")
