@@ -53,11 +53,12 @@ def test_list_names_everything():
 def test_smoke_suite_end_to_end(tmp_path, enwiki):
     R, out_dir = tmp_path / "R", tmp_path / "O"
     args = ["run", "--suite", "iteration-complexity", "--preset", "smoke", "--optimizers", "adamw",
-            "--data", str(enwiki), "--results", str(R), "--accelerator", "cpu"]
+            "--data", str(enwiki), "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
     runs, evals = ResultsStore(R).load()
-    assert len(runs) == 6 and set(runs["k"]) == {1, 4}  # 3 tuning settings x 2 batch sizes
+    assert len(runs) == 8 and set(runs["k"]) == {1, 4}  # 3 tuning settings x 2 batch sizes + 1 seed rerun each
+    assert sorted(runs["role"]) == ["seed"] * 2 + ["tune"] * 6
     assert runs["status"].isin(["reached", "budget"]).all()
     from benchmark.workloads import get_workload
 
@@ -73,7 +74,8 @@ def test_smoke_suite_end_to_end(tmp_path, enwiki):
 
     second = bench(*args)
     assert second.returncode == 0, second.stderr
-    assert "6 of 6 trials already have records" in second.stderr
+    assert "tuning: 6 of 6 trials already have records" in second.stderr
+    assert "seeds: 2 of 2 trials already have records" in second.stderr
     assert {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")} == mtimes
 
     rep = bench("report", "--results", str(R), "--out", str(out_dir))
