@@ -197,10 +197,11 @@ def _held_out(docs: list[str], split: str) -> list[str]:
     def is_val(text: str) -> bool:
         return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) % 1000 < HELD_OUT_FRACTION * 1000
 
-    keep = [d for d in docs if is_val(d) == (split == "validation")]
-    if not keep:  # tiny corpora: fall back to the last document for validation
-        keep = docs[-1:] if split == "validation" else docs[:-1]
-    return keep
+    if len(docs) < 2:
+        raise BenchError("a corpus without validation files needs at least two documents to hold one out")
+    if not any(is_val(d) for d in docs):  # tiny corpora: hold out the last document instead
+        return docs[-1:] if split == "validation" else docs[:-1]
+    return [d for d in docs if is_val(d) == (split == "validation")]
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer

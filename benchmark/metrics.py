@@ -24,10 +24,11 @@ def steps_to_target(steps: Sequence[float], losses: Sequence[float], target: flo
 
 
 def bootstrap_ci(
-    values: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0, stat=np.median
+    values: Sequence[float | None], level: float = 0.95, n_boot: int = 2000, seed: int = 0, stat=np.median
 ) -> tuple[float, float, float]:
-    """(statistic, low, high): percentile bootstrap interval of ``stat`` (median by default)."""
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    """(statistic, low, high): percentile bootstrap interval of ``stat`` (median by default). Censored
+    values (None) count as +inf, so a bound is inf where too many resamples are censored."""
+    x = np.asarray([math.inf if v is None else v for v in values if v is None or not math.isnan(v)], dtype=float)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     point = float(stat(x))
@@ -35,7 +36,8 @@ def bootstrap_ci(
         return (point, point, point)
     rng = np.random.default_rng(seed)
     boots = stat(x[rng.integers(0, x.size, size=(n_boot, x.size))], axis=1)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    # No interpolation between resampled statistics: an infinite (censored) one must not turn into nan.
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return (point, float(min(lo, point)), float(max(hi, point)))
 
 
@@ -57,19 +59,23 @@ def value_at_step(steps: Sequence[float], values: Sequence[float], at: float | N
 
 
 def speedup_ci(
-    baseline: Sequence[float], ours: Sequence[float], level: float = 0.95, n_boot: int = 2000, seed: int = 0
+    baseline: Sequence[float | None], ours: Sequence[float | None], level: float = 0.95, n_boot: int = 2000,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
     """Speedup median(baseline) / median(ours) with a percentile bootstrap interval, resampling both
-    groups independently. Censored values must be dropped by the caller."""
-    a = np.asarray([v for v in baseline if v is not None and math.isfinite(v)], float)
-    b = np.asarray([v for v in ours if v is not None and math.isfinite(v)], float)
-    if a.size == 0 or b.size == 0:
+    groups independently. Censored runs (None) count as +inf steps; the point is nan when either censored
+    median is infinite, and a bound may be 0 or inf when resamples are censored."""
+    a = np.asarray([math.inf if v is None else v for v in baseline], float)
+    b = np.asarray([math.inf if v is None else v for v in ours], float)
+    if a.size == 0 or b.size == 0 or math.isinf(np.median(a)) or math.isinf(np.median(b)):
         return (math.nan, math.nan, math.nan)
     point = float(np.median(a) / np.median(b))
     rng = np.random.default_rng(seed)
     ra = np.median(a[rng.integers(0, a.size, (n_boot, a.size))], axis=1)
     rb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
-    lo, hi = np.quantile(ra / rb, [(1 - level) / 2, (1 + level) / 2])
+    with np.errstate(invalid="ignore"):
+        ratios = ra / rb
+    lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return (point, float(min(lo, point)), float(max(hi, point)))
 
 
@@ -89,10 +95,11 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     pred = X @ np.array([a, b])
     ss_res = float(((S - pred) ** 2).sum())
     ss_tot = float(((S - S.mean()) ** 2).sum())
+    # Two batch sizes determine the two parameters exactly: a fit quality needs a third.
     return {
         "s_min": float(a),
         "b_noise": float(b / a),
-        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+        "r2": (1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0) if len(pts) > 2 else None,
         "rms_rel_residual": float(np.sqrt(np.mean(((S - pred) / S) ** 2))),
         "points": len(pts),
     }

@@ -96,26 +96,30 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for (workload, target, k, opt), cell in long.groupby(["workload", "target", "k", "optimizer"], sort=True):
+        # Censored runs count as +inf everywhere: medians, intervals and speedups never forget them.
         steps = [None if pd.isna(v) else v for v in cell["steps"]]
-        reached = [v for v in steps if v is not None]
-        med, lo, hi = bootstrap_ci(reached)
-        fe_med, fe_lo, fe_hi = bootstrap_ci([v for v in cell["fwd_equiv"] if v is not None and not pd.isna(v)])
-        sec_med, _, _ = bootstrap_ci([v for v in cell["seconds"] if v is not None and not pd.isna(v)])
+        fwd = [None if v is None or pd.isna(v) else v for v in cell["fwd_equiv"]]
+        sec = [None if v is None or pd.isna(v) else v for v in cell["seconds"]]
+        _, lo, hi = bootstrap_ci(steps)
+        _, fe_lo, fe_hi = bootstrap_ci(fwd)
         base = long[(long.workload == workload) & (long.target == target) & (long.k == k)
                     & (long.optimizer == "adamw")]
-        sp = speedup_ci(base["steps"].dropna().tolist(), reached)
-        sp_fe = speedup_ci(base["fwd_equiv"].dropna().tolist(), cell["fwd_equiv"].dropna().tolist())
+        base_steps = [None if pd.isna(v) else v for v in base["steps"]]
+        base_fwd = [None if v is None or pd.isna(v) else v for v in base["fwd_equiv"]]
+        sp = speedup_ci(base_steps, steps) if len(base) else (math.nan,) * 3
+        sp_fe = speedup_ci(base_fwd, fwd) if len(base) else (math.nan,) * 3
         hp = runs[(runs["final"]) & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
+        median = censored_median(steps)
         rows.append({
             "workload": workload, "target": target, "k": int(k), "tokens_per_step": int(cell["tokens_per_step"].iloc[0]),
             "optimizer": opt, "setting": _hp_label(hp["hparam_overrides"].iloc[0]) if len(hp) else "",
-            "median_steps": censored_median(steps), "steps_ci_low": lo if reached else None,
-            "steps_ci_high": hi if reached else None,
-            "median_fwd_equiv": fe_med if reached else None, "fwd_equiv_ci_low": fe_lo if reached else None,
-            "fwd_equiv_ci_high": fe_hi if reached else None, "median_seconds": sec_med if reached else None,
+            "median_steps": median, "steps_ci_low": lo if median is not None else None,
+            "steps_ci_high": hi if median is not None else None,
+            "median_fwd_equiv": censored_median(fwd), "fwd_equiv_ci_low": fe_lo if median is not None else None,
+            "fwd_equiv_ci_high": fe_hi if median is not None else None, "median_seconds": censored_median(sec),
             "speedup_vs_adamw": _nan_none(sp[0]), "speedup_ci_low": _nan_none(sp[1]),
             "speedup_ci_high": _nan_none(sp[2]), "compute_speedup_vs_adamw": _nan_none(sp_fe[0]),
-            "runs": len(steps), "reached": len(reached),
+            "runs": len(steps), "reached": sum(v is not None for v in steps),
             "censored": int(((cell["status"] != "diverged") & cell["steps"].isna()).sum()),
             "diverged": int((cell["status"] == "diverged").sum()),
         })
@@ -142,7 +146,9 @@ def _hp_label(overrides) -> str:
 
 
 def _fmt(v, spec="{:.1f}") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else spec.format(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return "∞" if isinstance(v, float) and math.isinf(v) else spec.format(v)
 
 
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -168,12 +174,13 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
                   "| workload | target | optimizer | S_min | B_noise (tokens) | R² | batch sizes |", "|---|---:|---|---:|---:|---:|---:|"]
         for r in fits.itertuples():
             lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | {r.s_min:.1f} | {r.b_noise:,.0f} | "
-                         f"{r.r2:.3f} | {r.points} |")
+                         f"{_fmt(r.r2, '{:.3f}')} | {r.points} |")
         lines.append("")
     lines += [
         "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
-        "resamples, fixed seed) over the runs that reached the target. A median is censored (—) when more "
-        "than half the runs never reached the target. Compute counts forward-equivalent micro-batch passes "
+        "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
+        "(a bound of ∞ means too many resamples were censored); a median is censored (—) when more than half "
+        "the runs never reached the target, and then no speedup is given. R² needs three batch sizes or more. Compute counts forward-equivalent micro-batch passes "
         "(forward 1, backward 2, JVP 2), line searches included.", "",
         "Provenance: " + _provenance(runs), "",
     ]
@@ -388,6 +395,13 @@ def load(results: Path):
     runs, evals = frames(records)
     if runs.empty:
         raise BenchError(f"no readable run records under {str(store.runs_dir)!r}")
+    # A cell never pools different workload versions, corpora or numerics: they name the setup.
+    def setup(r) -> str:
+        corpus = (r.get("corpus") or {}).get("name", "?")
+        numerics = r.get("numerics") if isinstance(r.get("numerics"), str) and r.get("numerics") else ""
+        return f"{r['workload']} v{r['workload_version']} · {corpus}" + (f" · {numerics}" if numerics else "")
+
+    runs["workload"] = [setup(r) for r in runs.to_dict("records")]
     return runs, evals, skipped
 
 

@@ -20,7 +20,7 @@ from benchmark import BenchError
 from benchmark.data import HUB_CORPORA, Corpus, prepare, resolve_corpus
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
-from benchmark.trial import Hardware, Trial, is_worker_process, run_trial
+from benchmark.trial import Hardware, Trial, is_worker_process, run_trial, warm_start_state
 from benchmark.workloads import Workload, get_workload
 from models.transformer import Transformer
 from optimizers import registry
@@ -96,6 +96,10 @@ def run_suite(
     with console.status(f"preparing {corpus.name} (tokenizer, packed tokens; cached after the first run)"):
         prepared = prepare(corpus, workload.vocab_size, workload.train_chars, workload.validation_chars,
                            workload.tokenizer_chars, workload.pretrained_tokenizer)
+    # Warm starts are single-process AdamW runs: train them all before any multi-process fit starts (a
+    # process group, once up, stays up for the rest of this process).
+    for seed in sorted({t.seed for t in plan.tuning} | set(range(seeds))):
+        warm_start_state(workload, prepared, seed, hw)
     done: list[dict] = []
     done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, hw, "tuning")
     if seeds > 1:
@@ -130,6 +134,9 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
         overall = progress.add_task(f"{label} trials", total=len(todo))
         for trial in todo:
             if not store.claim(trial.run_id):
+                if hw.multi_process:  # the other ranks would run it anyway: never let them pair up wrongly
+                    raise BenchError(f"{trial.run_id} is claimed by another process; a multi-process run needs "
+                                     "a results folder of its own")
                 console.print(f"{trial.run_id}: another process is running it, skipped")
                 progress.advance(overall)
                 continue

@@ -279,9 +279,8 @@ def run_trial(
     hw = hw or Hardware()
     if hw.numerics() != trial.numerics:
         raise ValueError(f"trial planned for numerics {trial.numerics!r} but run with {hw.numerics()!r}")
-    if hw.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = hw.tf32
+    torch.backends.cudnn.allow_tf32 = hw.tf32
     w = trial.workload
     warm = warm_start_state(w, data, trial.seed, hw)
     ckpt = store.work_dir / f"{trial.run_id}.ckpt"
@@ -307,9 +306,8 @@ def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, start
     w = trial.workload
     steps = [e["step"] for e in module.evals]
     losses = [e["val_loss"] for e in module.evals]
+    # A diverged run keeps the targets it reached before diverging; the others are censored.
     reached = {f"{t:g}": steps_to_target(steps, losses, t) for t in w.targets}
-    if module.status == "diverged":
-        reached = {t: None for t in reached}
     run = {
         "run_id": trial.run_id,
         "suite": trial.suite,
@@ -317,6 +315,8 @@ def make_record(trial: Trial, hp, module: BenchModule, data: PreparedData, start
         "workload": w.name,
         "workload_version": w.version,
         "workload_key": w.key(),
+        "corpus_key": trial.corpus,
+        "numerics": trial.numerics,
         "optimizer": trial.optimizer,
         "hparams": asdict(hp),
         "hparam_overrides": dict(trial.hparams),

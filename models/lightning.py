@@ -56,20 +56,10 @@ def process_rank() -> tuple[int, int]:
     return 0, 1
 
 
-def _tensors(obj):
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _tensors(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _tensors(v)
-
-
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    # On the CPU: the process's resident high-water mark (not per trial when one process runs many).
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -92,6 +82,9 @@ class BenchModule(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.model, self.backend = model, backend
+        # Where the backend was built: a trial (fresh or resumed) always rebuilds it on the training device,
+        # so both take the same kernels (e.g. fused AdamW on CUDA) and resume exactly.
+        self.backend_device = next(model.parameters()).device
         self.k, self.total_steps = k, total_steps
         self.eval_grid, self.targets = set(eval_grid), tuple(targets)
         self.val_batches, self.draw_stream = val_batches, draw_stream
@@ -123,6 +116,8 @@ class BenchModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.run_device = self.device  # Lightning moves the module back to the CPU before on_fit_end
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)  # peaks are per trial, not per process
         if self.compile_model and not self.compiled:
             # In place (nn.Module.compile), so the backend's references stay valid. Gauss-Newton backends
             # differentiate through torch.func transforms and keep the eager model.
@@ -132,11 +127,11 @@ class BenchModule(L.LightningModule):
         # The backend was built (and possibly restored) beside the model on the CPU; once the Trainer has
         # moved the model to its device, rebuild it there from its own state so that every tensor it
         # holds (inner iterates, optimizer states) lives on that device too.
-        held = [t for t in _tensors(self.backend.state_dict()) if t.device != self.device]
-        if held and self.make_backend is not None:
+        if self.backend_device != self.device and self.make_backend is not None:
             state = self.backend.state_dict()
             self.backend = self.make_backend(self.model)
             self.backend.load_state_dict(state)
+            self.backend_device = self.device
 
     # ------------------------------------------------------------------------------------ loop body
 

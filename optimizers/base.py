@@ -65,10 +65,18 @@ class Reducer:
     def world_size(self) -> int:
         return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
+    @staticmethod
+    def _collective_device(tensor: torch.Tensor) -> torch.device:
+        # NCCL reduces CUDA tensors only: host-side accumulators travel through the current GPU.
+        if tensor.device.type == "cpu" and dist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return tensor.device
+
     def mean_(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.world_size > 1:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-            tensor /= self.world_size
+            buf = tensor.to(self._collective_device(tensor))
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            tensor.copy_(buf / self.world_size)
         return tensor
 
     def mean_tensors_(self, tensors: list[torch.Tensor]) -> None:
@@ -76,6 +84,7 @@ class Reducer:
         if self.world_size == 1 or not tensors:
             return
         flat = torch.cat([t.reshape(-1) for t in tensors])
+        flat = flat.to(self._collective_device(flat))
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat /= self.world_size
         offset = 0

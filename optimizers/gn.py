@@ -235,8 +235,10 @@ class GaussNewtonBase(Backend):
             ctx.costs.add(forward=len(batches))
         losses = ctx.reducer.mean_(losses) / len(batches)
         self.last_ls_losses = losses.tolist()
-        best = int(torch.argmin(losses))  # the first (largest) s among equals
-        return cands[best]
+        finite = torch.where(torch.isfinite(losses), losses, torch.full_like(losses, math.inf))
+        if not torch.isfinite(finite).any():
+            return 0.0  # every candidate overflowed: do not move
+        return cands[int(torch.argmin(finite))]  # the first (largest) s among equals
 
     def _adapt(self, scale: float) -> None:
         if scale == 0.0:
