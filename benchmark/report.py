@@ -164,7 +164,7 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
                 steps += f" [{_fmt(r.steps_ci_low)}, {_fmt(r.steps_ci_high)}]"
             sp = _fmt(r.speedup_vs_adamw, "{:.2f}×")
             if r.speedup_ci_low is not None and not pd.isna(r.speedup_ci_low):
-                sp += f" [{r.speedup_ci_low:.2f}, {r.speedup_ci_high:.2f}]"
+                sp += f" [{_fmt(r.speedup_ci_low, '{:.2f}')}, {_fmt(r.speedup_ci_high, '{:.2f}')}]"
             lines.append(f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {r.setting} | {steps} | {sp} | "
                          f"{_fmt(r.median_fwd_equiv, '{:.0f}')} | {_fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | "
                          f"{_fmt(r.median_seconds, '{:.1f}')} | {r.reached} / {r.censored} / {r.diverged} |")
