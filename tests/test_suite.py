@@ -113,7 +113,7 @@ def _summary(results):
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, enwiki):
     cmd = [sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "gn,adamw",
-           "--tune-budget", "1", "--accelerator", "cpu", "--data", str(enwiki)]
+           "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", str(enwiki)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     assert subprocess.run([*cmd, "--results", str(clean)], env=env, capture_output=True).returncode == 0
