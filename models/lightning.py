@@ -283,12 +283,5 @@ class BenchModule(L.LightningModule):
             os.fsync(f.fileno())
         os.replace(tmp, self.checkpoint_path)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["optbench"] = {"progress": self.progress_state(), "backend": self.backend.state_dict()}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.load_progress_state(checkpoint["optbench"]["progress"])
-        self.backend.load_state_dict(checkpoint["optbench"]["backend"])
-
     def configure_optimizers(self):
         return None  # the backend owns its optimizers
