@@ -304,7 +304,19 @@ def prepare(
             info[f"{split}_chars"] = sum(map(len, docs))
             info[f"{split}_tokens"] = n_tokens
         _write_json(meta_path, info)
+    if "tokens_digest" not in info:  # what every rank of a multi-process run must agree on
+        info["tokens_digest"] = _digest(paths["train"], paths["validation"])
+        _write_json(meta_path, info)
     return PreparedData(corpus, vocab_size, str(tok_path), str(paths["train"]), str(paths["validation"]), info)
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 24):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def _token_dtype(vocab_size: int):

@@ -5,6 +5,7 @@ an overall progress bar with a per-trial one beneath it."""
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 from rich.console import Console
 from rich.progress import (
@@ -18,9 +19,10 @@ from rich.progress import (
 
 from benchmark import BenchError
 from benchmark.data import HUB_CORPORA, Corpus, prepare, resolve_corpus
+from benchmark.ranks import Ranks, is_worker_process
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
-from benchmark.trial import Hardware, Trial, is_worker_process, run_trial, warm_start_state
+from benchmark.trial import Hardware, Trial, ddp_start_method, run_trial, trial_start, warm_start_state
 from benchmark.workloads import Workload, get_workload
 from models.transformer import Transformer
 from optimizers import registry
@@ -96,34 +98,50 @@ def run_suite(
     with console.status(f"preparing {corpus.name} (tokenizer, packed tokens; cached after the first run)"):
         prepared = prepare(corpus, workload.vocab_size, workload.train_chars, workload.validation_chars,
                            workload.tokenizer_chars, workload.pretrained_tokenizer)
-    # Warm starts are single-process AdamW runs: train them all before any multi-process fit starts (a
-    # process group, once up, stays up for the rest of this process).
+    # Ranks launched as separate programs (by Lightning from this command, torchrun, SLURM): rank 0 runs the
+    # sweep below and sends each trial to the others, which only follow (see benchmark.ranks).
+    launched = hw.multi_process and ddp_start_method() == "popen"
+    if launched and is_worker_process():
+        return _follow(_connect(hw, prepared), prepared, store, hw)
+    # Warm starts are single-process AdamW runs: train them all before the other ranks start.
     for seed in sorted({t.seed for t in plan.tuning} | set(range(seeds))):
         warm_start_state(workload, prepared, seed, hw)
+    ranks = _connect(hw, prepared) if launched else None
     done: list[dict] = []
-    done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, hw, "tuning")
-    if seeds > 1:
-        if is_worker_process():  # rank 0 writes the records: wait until this rank can see them all
-            deadline = time.time() + 300
-            while time.time() < deadline and not all(store.has(t.run_id) for t in plan.tuning if in_shard(t, part)):
-                time.sleep(0.2)
-        plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key(),
-                                    hw.numerics())
-        done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store, hw, "seeds")
-        for k, name in plan.waiting:
-            console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
-                          "for a later run on the merged results")
+    try:
+        done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, hw, "tuning",
+                            ranks)
+        if seeds > 1:
+            plan = iteration_complexity(workload, names, seeds, _records(store), tune_budget, corpus.key(),
+                                        hw.numerics())
+            done += _run_trials([t for t in plan.seeds if in_shard(t, part)], workload, prepared, store, hw,
+                                "seeds", ranks)
+            for k, name in plan.waiting:
+                console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
+                              "for a later run on the merged results")
+    finally:
+        if ranks is not None:
+            ranks.finish()
     return done
 
 
+def _connect(hw: Hardware, prepared) -> Ranks:
+    ranks = Ranks(hw)
+    ranks.check_same(prepared.info.get("tokens_digest"), "tokenized corpus",
+                     "give every node the same --data and OPTBENCH_CACHE folder, or a copy of rank 0's")
+    return ranks
+
+
+def _follow(ranks: Ranks, prepared, store: ResultsStore, hw: Hardware) -> list[dict]:
+    """A rank other than 0: run each trial rank 0 sends, from the start it sends, until it sends None."""
+    while (message := ranks.receive()) is not None:
+        trial, start = message
+        run_trial(trial, prepared, store, hw, start=start)
+    return []
+
+
 def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, hw: Hardware,
-                label: str) -> list[dict]:
-    if is_worker_process():
-        # An extra rank of a multi-process run (re-run by Lightning's launcher or torchrun): it follows
-        # rank 0's list without claims or output; rank 0 writes every record.
-        for trial in [t for t in trials if not store.has(t.run_id)]:
-            run_trial(trial, prepared, store, hw)
-        return []
+                label: str, ranks: Ranks | None = None) -> list[dict]:
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
@@ -134,9 +152,6 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
         overall = progress.add_task(f"{label} trials", total=len(todo))
         for trial in todo:
             if not store.claim(trial.run_id):
-                if hw.multi_process:  # the other ranks would run it anyway: never let them pair up wrongly
-                    raise BenchError(f"{trial.run_id} is claimed by another process; a multi-process run needs "
-                                     "a results folder of its own")
                 console.print(f"{trial.run_id}: another process is running it, skipped")
                 progress.advance(overall)
                 continue
@@ -145,8 +160,10 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
                 if store.has(trial.run_id):  # finished by another process since we listed
                     continue
                 t0 = time.time()
-                record = run_trial(trial, prepared, store, hw,
-                                   on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
+                start = trial_start(trial, prepared, store, hw)
+                with store.heartbeat(trial.run_id), ranks.lead(trial, start) if ranks else nullcontext():
+                    record = run_trial(trial, prepared, store, hw, start=start,
+                                       on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
                 records.append(record)
                 run = record["run"]
                 reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}"

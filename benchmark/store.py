@@ -3,7 +3,9 @@
 Each file is written to a temporary name, fsynced and renamed into place, so a reader never sees half a
 record and a killed writer leaves nothing behind. One file per run also means that shards, machines and
 concurrent processes never interleave a record, and merging is a union of files. A claim file (created
-with O_EXCL) keeps two processes off the same trial; a claim whose process is gone is taken over.
+with O_EXCL) keeps two processes off the same trial. Its owner refreshes its modification time while the
+trial runs; a claim is taken over when its process is gone (same host) or when it has not been refreshed
+for ``stale_after`` seconds (another host, whose processes cannot be seen from here).
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 SCHEMA_VERSION = 1
+HEARTBEAT_SECONDS = 60  # how often a running trial refreshes its claim
+STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this long is abandoned
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -30,8 +37,9 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 class ResultsStore:
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, stale_after: float = STALE_AFTER_SECONDS) -> None:
         self.root = Path(root)
+        self.stale_after = stale_after
         self.runs_dir = self.root / "runs"
         self.work_dir = self.root / "work"  # claims and in-progress checkpoints
 
@@ -47,18 +55,20 @@ class ResultsStore:
 
     # ------------------------------------------------------------------------------------ claims
 
+    def _claim_path(self, run_id: str) -> Path:
+        return self.work_dir / f"{run_id}.claim"
+
     def claim(self, run_id: str) -> bool:
         """True if this process now owns the trial; False if a live process does."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        lock = self.work_dir / f"{run_id}.claim"
+        lock = self._claim_path(run_id)
         me = f"{socket.gethostname()}:{os.getpid()}"
         for _ in range(2):
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                owner = lock.read_text().strip() if lock.exists() else ""
-                if owner and not _alive(owner):
-                    lock.unlink(missing_ok=True)  # its process is gone: take it over
+                if self._abandoned(lock):
+                    lock.unlink(missing_ok=True)  # take it over
                     continue
                 return False
             with os.fdopen(fd, "w") as f:
@@ -66,8 +76,41 @@ class ResultsStore:
             return True
         return False
 
+    def _abandoned(self, lock: Path) -> bool:
+        try:
+            owner, age = lock.read_text().strip(), time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return True  # released meanwhile
+        host, _, pid = owner.rpartition(":")
+        if not owner or not pid.isdigit():
+            return age > 60  # half-written claim (its writer died between create and write)
+        if host == socket.gethostname():
+            return not _pid_alive(int(pid))
+        return age > self.stale_after
+
+    @contextmanager
+    def heartbeat(self, run_id: str, every: float = HEARTBEAT_SECONDS):
+        """While the block runs, refresh the claim every ``every`` seconds so other hosts see it is live."""
+        stop = threading.Event()
+        lock = self._claim_path(run_id)
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    os.utime(lock)
+                except FileNotFoundError:
+                    return
+
+        thread = threading.Thread(target=beat, name=f"claim-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def release(self, run_id: str) -> None:
-        (self.work_dir / f"{run_id}.claim").unlink(missing_ok=True)
+        self._claim_path(run_id).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------------------ reading
 
@@ -111,14 +154,11 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(runs), pd.DataFrame(evals)
 
 
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot tell for another machine: assume alive
+def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # exists, owned by another user
     return True

@@ -22,6 +22,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from benchmark import __version__
 from benchmark.data import MicroBatchStream, PackedSequences, PreparedData, cache_root, validation_batches
 from benchmark.metrics import steps_to_target
+from benchmark.ranks import TrialStart, is_worker_process
 from benchmark.store import ResultsStore
 from benchmark.workloads import Workload
 from models.lightning import BenchModule, StepDataset
@@ -135,11 +136,6 @@ def ddp_start_method() -> str:
     """``popen`` (Lightning's default: re-runs the command per rank, for torchrun/SLURM-style use);
     tests set OPTBENCH_DDP_START=spawn (pytest cannot be re-run as a child)."""
     return os.environ.get("OPTBENCH_DDP_START", "popen")
-
-
-def is_worker_process() -> bool:
-    """True in the extra ranks that Lightning's popen launcher or torchrun starts (they re-run the CLI)."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
 
 
 def _trainer(steps: int, hw: Hardware, callbacks=()) -> L.Trainer:
@@ -261,20 +257,31 @@ class RecordWriter(L.Callback):
             self.finish(module)
 
 
+def trial_start(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware) -> TrialStart:
+    """Where ``trial`` starts: its checkpoint under the store's work folder if an earlier run was
+    interrupted, else the workload's warm start (or nothing: a fresh initialisation)."""
+    ckpt = store.work_dir / f"{trial.run_id}.ckpt"
+    if ckpt.exists():
+        return TrialStart(resume=torch.load(ckpt, map_location="cpu", weights_only=False))
+    return TrialStart(warm=warm_start_state(trial.workload, data, trial.seed, hw))
+
+
 def run_trial(
     trial: Trial,
     data: PreparedData,
     store: ResultsStore,
     hw: Hardware | None = None,
     on_step=None,
+    start: TrialStart | None = None,
 ) -> dict | None:
     """Train one trial to its last target or its budget and write its record; returns the record (None
-    in the extra ranks of a multi-process run, which write nothing).
+    in the other ranks of a multi-process run, which write nothing).
 
     The trial checkpoints at every evaluation under the store's work folder; an interrupted trial
     resumes from there and produces the same curve as an uninterrupted one (every micro-batch is a
     function of the seed and the step, and the checkpoint holds weights, backend state, the line-search
-    data cursor and the RNG).
+    data cursor and the RNG). ``start`` (default: ``trial_start``) is how the other ranks of a launched
+    multi-process run get rank 0's warm start or checkpoint.
     """
     hw = hw or Hardware()
     if hw.numerics() != trial.numerics:
@@ -282,18 +289,18 @@ def run_trial(
     torch.backends.cuda.matmul.allow_tf32 = hw.tf32
     torch.backends.cudnn.allow_tf32 = hw.tf32
     w = trial.workload
-    warm = warm_start_state(w, data, trial.seed, hw)
+    start = start or trial_start(trial, data, store, hw)
     ckpt = store.work_dir / f"{trial.run_id}.ckpt"
-    module, hp = _build(trial, data, warm, w.max_steps, w.eval_grid(), w.targets,
+    module, hp = _build(trial, data, start.warm, w.max_steps, w.eval_grid(), w.targets,
                         None if hw.multi_process and ddp_start_method() != "popen" else on_step, ckpt)
     module.compile_model = hw.compile
     writer = RecordWriter(trial, hp, data, store, time.time(), ckpt, hw)
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        module.load_resume_state(state)
+    if start.resume is not None:
+        module.load_resume_state(start.resume)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
     if module.status != "running" or module.step_idx >= w.max_steps:
-        return writer.finish(module)  # killed after its last evaluation but before its record
+        # killed after its last evaluation but before its record: nothing left to train
+        return None if is_worker_process() else writer.finish(module)
     train = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
     stream = MicroBatchStream(train, w.micro_batch, trial.seed, TRAIN_STREAM)
     _fit(module, StepDataset(stream, trial.k, module.step_idx, w.max_steps), hw, [writer])

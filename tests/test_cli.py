@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -109,6 +110,22 @@ def test_claims_exclude_live_processes_and_take_over_dead_ones(tmp_path):
     assert store.claim("t")
     store.release("t")
     assert not (store.work_dir / "t.claim").exists()
+
+
+def test_a_claim_from_another_host_is_live_while_refreshed_and_taken_over_once_stale(tmp_path):
+    store = ResultsStore(tmp_path, stale_after=120)
+    lock = store.work_dir / "t.claim"
+    store.work_dir.mkdir(parents=True)
+    lock.write_text("some-other-node:1")
+    assert not store.claim("t")  # fresh: its host cannot be asked, so it counts as running
+    old = time.time() - 600
+    os.utime(lock, (old, old))
+    assert store.claim("t")  # not refreshed for 10 minutes: abandoned
+    assert lock.read_text().endswith(f":{os.getpid()}")
+    os.utime(lock, (old, old))
+    with store.heartbeat("t", every=0.05):  # the owner's heartbeat refreshes it
+        time.sleep(0.3)
+    assert time.time() - lock.stat().st_mtime < 5
 
 
 @pytest.mark.parametrize("preset", ["45m", "150m"])

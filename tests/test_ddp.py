@@ -1,7 +1,14 @@
-"""Every backend under real multi-process DDP (gloo, two CPU processes) gives the single-process curve."""
+"""Every backend under real multi-process DDP (gloo, two CPU processes) gives the single-process curve; a
+sweep whose ranks are separate programs (Lightning's launcher, one command per node) follows rank 0 and
+resumes after a kill."""
 
 import dataclasses
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -57,3 +64,98 @@ def test_workers_are_told_apart_by_their_rank_environment(monkeypatch):
     assert is_worker_process()
     assert os.environ["LOCAL_RANK"] == "1"
     assert get_workload("smoke").micro_batch % 2 == 0  # the smoke micro-batch splits over two processes
+
+
+# ----------------------------------------------------------------------------- launched as separate programs
+
+# The smoke workload with a warm start (sent by rank 0 to the others) and a short budget, registered by a
+# launcher script: Lightning's launcher re-runs this very script for the second process.
+_LAUNCHER = """
+import dataclasses
+from benchmark import workloads
+from benchmark.cli import app
+
+workloads.PRESETS["ddp-warm"] = dataclasses.replace(
+    workloads.PRESETS["smoke"], name="ddp-warm", ks=(2,), max_steps=16, warm_start_steps=6)
+app()
+"""
+
+
+def _records(folder):
+    out = {}
+    for rec in ResultsStore(folder).records()[0]:
+        r = rec["run"]
+        out[r["run_id"]] = (r["status"], r["steps_run"], r["steps_to_target"], r["costs"]["forward"],
+                            [e["val_loss"] for e in rec["evals"]], [s["train_loss"] for s in rec["steps"]])
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp_path, enwiki):
+    """Three ways of running one two-process sweep give the same records, bit for bit:
+    - uninterrupted, ``--devices 2`` (Lightning launches the second process);
+    - two "nodes" (``--num-nodes 2``, one command each) that share no folder: node 1 has its own results
+      folder and cache, so it can only run what rank 0 sends it; a trial claimed by a live process is
+      skipped without unpairing the ranks;
+    - ``--devices 2`` killed (both processes) mid-trial, then run again: it resumes from rank 0's checkpoint.
+    """
+    script = tmp_path / "launch.py"
+    script.write_text(_LAUNCHER)
+    cmd = [sys.executable, str(script), "run", "--preset", "ddp-warm", "--optimizers", "gn,adamw",
+           "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", str(enwiki)]
+    # one thread per process everywhere, so that the launches differ in nothing but how they were launched
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("OPTBENCH_DDP_START", None)
+
+    def run(results, *extra, **more_env):
+        return subprocess.run([*cmd, *extra, "--results", str(results)], env={**env, **more_env},
+                              capture_output=True, text=True, timeout=600)
+
+    clean = run(tmp_path / "clean", "--devices", "2")
+    assert clean.returncode == 0, clean.stderr
+    reference = _records(tmp_path / "clean")
+    assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
+    assert {r[0] for r in reference.values()} <= {"reached", "budget"}
+
+    # two nodes: plant a live claim on one tuning trial in node 0's folder
+    skipped = sorted(reference)[0]
+    node0 = ResultsStore(tmp_path / "node0")
+    node0.work_dir.mkdir(parents=True)
+    (node0.work_dir / f"{skipped}.claim").write_text(f"{socket.gethostname()}:{os.getpid()}")
+    port = str(_free_port())
+    nodes = [
+        subprocess.Popen([*cmd, "--devices", "1", "--num-nodes", "2", "--results", str(tmp_path / f"node{n}")],
+                         env={**env, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
+                              "OPTBENCH_CACHE": str(tmp_path / f"cache{n}")},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for n in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=600) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], outputs
+    assert "another process is running it, skipped" in outputs[0][1]
+    assert not (tmp_path / "node1" / "runs").exists()  # rank 0 writes every record
+    two_nodes = _records(tmp_path / "node0")
+    assert skipped not in two_nodes
+    assert two_nodes == {k: v for k, v in reference.items() if k in two_nodes}
+    assert len(two_nodes) >= 2  # the other tuning trial and, unless it waits on the skipped cell, its seed
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--devices", "2", "--results", str(killed)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((killed / "work").glob("*.ckpt")):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # rank 0 and the rank it launched
+    proc.wait()
+    ckpts = list((killed / "work").glob("*.ckpt"))
+    assert ckpts, "no checkpoint appeared before the kill"
+    assert not (killed / "runs" / f"{ckpts[0].stem}.json").exists()  # killed mid-trial
+    rerun = run(killed, "--devices", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list((killed / "work").glob("*"))  # no checkpoint or claim left behind
+    assert _records(killed) == reference

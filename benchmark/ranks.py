@@ -1,0 +1,107 @@
+"""Multi-process sweeps whose ranks are separate programs: Lightning's own launcher (``--devices N`` re-runs
+the command once per extra device), torchrun, SLURM, or one command per node.
+
+Rank 0 decides and the other ranks follow. Rank 0 alone reads the results folder, claims trials, picks
+the seed reruns and reads checkpoints; before each trial it sends every other rank the trial itself, its
+starting weights (the warm start) and, when it resumes, the checkpoint, over a gloo group. The other ranks
+therefore need neither a view of rank 0's results folder nor a filesystem shared with it, and a trial that
+another sweep has claimed is simply never sent. Only the tokenized corpus must agree, and it is checked.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from benchmark import BenchError
+
+# Set by launchers in the ranks they start: torchrun (RANK, GROUP_RANK, LOCAL_RANK), SLURM (SLURM_PROCID),
+# Lightning's launcher and a by-hand launch per node (NODE_RANK, LOCAL_RANK). All are zero in the first rank.
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "GROUP_RANK", "NODE_RANK", "LOCAL_RANK")
+
+
+def is_worker_process() -> bool:
+    """True in every rank but the first of a multi-process run launched as separate programs."""
+    return any(int(os.environ.get(var) or 0) > 0 for var in _RANK_VARIABLES)
+
+
+@dataclass
+class TrialStart:
+    """What a trial starts from: the warm-start weights, or a checkpoint to resume (both on the CPU)."""
+
+    warm: dict | None = None
+    resume: dict | None = None
+
+
+class Ranks:
+    """The ranks of one sweep, connected before its first trial.
+
+    ``Ranks(hw)`` starts the other processes where this one is the first of a Lightning launch (they re-run
+    the same command), joins the process group that every trial's Trainer then reuses, and opens a gloo
+    group for rank 0's messages (pickled CPU objects whatever the training backend)."""
+
+    def __init__(self, hw) -> None:
+        import lightning as L
+        from lightning.fabric.strategies import DDPStrategy
+
+        fabric = L.Fabric(accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.num_nodes,
+                          strategy=DDPStrategy(start_method="popen"))
+        fabric.launch()
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.group = dist.new_group(backend="gloo")
+        self.in_trial = False  # rank 0: a trial is running, so the other ranks are inside its collectives
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def send(self, obj) -> None:
+        """Rank 0: every other rank's next ``receive`` returns ``obj``."""
+        assert self.leader
+        dist.broadcast_object_list([obj], src=0, group=self.group)
+
+    @contextmanager
+    def lead(self, trial, start: TrialStart):
+        """Rank 0: the other ranks run ``trial`` from ``start`` alongside the block."""
+        self.send((trial, start))
+        self.in_trial = True
+        yield
+        self.in_trial = False  # not reached when the trial raised: its collectives may be half done
+
+    def finish(self) -> None:
+        """Rank 0: release the other ranks (unless a failed trial left them waiting inside it: they then
+        fail with the lost connection when this process exits)."""
+        if not self.in_trial:
+            self.send(None)
+
+    def receive(self):
+        assert not self.leader
+        box = [None]
+        dist.broadcast_object_list(box, src=0, group=self.group)
+        return box[0]
+
+    def check_same(self, value, what: str, hint: str) -> None:
+        """Every rank holds the same ``value``, or every rank raises the same one-line error."""
+        values = [None] * self.world_size
+        dist.all_gather_object(values, value, group=self.group)
+        differ = [r for r, v in enumerate(values) if v != values[0]]
+        if differ:
+            raise BenchError(f"rank(s) {', '.join(map(str, differ))} hold another {what} than rank 0; {hint}")
+
+    def barrier(self) -> None:
+        dist.barrier(group=self.group)
+
+
+def state_to_cpu(state):
+    """A copy of a (nested) state whose tensors all live on the CPU, ready to pickle to another rank."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: state_to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(state_to_cpu(v) for v in state)
+    return state
