@@ -48,6 +48,9 @@ class Ranks:
         import lightning as L
         from lightning.fabric.strategies import DDPStrategy
 
+        from benchmark.trial import quiet_lightning
+
+        quiet_lightning()
         fabric = L.Fabric(accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.num_nodes,
                           strategy=DDPStrategy(start_method="popen"))
         fabric.launch()

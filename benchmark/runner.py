@@ -87,7 +87,7 @@ def run_suite(
         corpus = Corpus(name=workload.hub_corpus, kind="hub", hub_id=HUB_CORPORA[workload.hub_corpus])
         print(f"note: {workload.hub_corpus} is unreachable from here; a real run needs the hub or --data PATH")
     workload = get_workload(preset, corpus.name)
-    if workload.targets_source == "uncalibrated":
+    if workload.targets_source == "uncalibrated" and not is_worker_process():
         console.print(f"warning: preset {preset} has no calibrated targets for corpus {corpus.name}; using "
                       f"{', '.join(f'{t:g}' for t in workload.targets)} (run bench calibrate)")
     store = ResultsStore(results)

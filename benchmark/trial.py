@@ -167,10 +167,14 @@ _LIGHTNING_NOISE = (
 )
 
 
-def _fit(module: BenchModule, dataset: StepDataset, hw: Hardware, callbacks=()) -> None:
-    # Lightning's banners (devices, tips, "fit stopped") would drown the benchmark's own progress.
+def quiet_lightning() -> None:
+    """Lightning's banners (devices, tips, "fit stopped") would drown the benchmark's own progress."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _fit(module: BenchModule, dataset: StepDataset, hw: Hardware, callbacks=()) -> None:
+    quiet_lightning()
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
     with warnings.catch_warnings():
         for pattern in _LIGHTNING_NOISE:

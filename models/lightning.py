@@ -132,6 +132,21 @@ class BenchModule(L.LightningModule):
             self.backend = self.make_backend(self.model)
             self.backend.load_state_dict(state)
             self.backend_device = self.device
+        self._check_ranks_agree()
+
+    def _check_ranks_agree(self) -> None:
+        """Without DDP's wrapper nothing broadcasts the weights: check that every rank starts from rank 0's."""
+        if process_rank()[1] == 1:
+            return
+        with torch.no_grad():
+            params = [p.detach().double() for p in self.model.parameters()]
+            mine = torch.stack([sum(p.sum() for p in params), sum(p.square().sum() for p in params)])
+        rank0 = mine.clone()
+        torch.distributed.broadcast(rank0, src=0)
+        differ = (mine != rank0).any().to(torch.int32)
+        torch.distributed.all_reduce(differ, op=torch.distributed.ReduceOp.MAX)
+        if differ.item():
+            raise RuntimeError("the processes of this trial start from different weights")
 
     # ------------------------------------------------------------------------------------ loop body
 

@@ -121,6 +121,15 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     reference = _records(tmp_path / "clean")
     assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
     assert {r[0] for r in reference.values()} <= {"reached", "budget"}
+    # ... and that is the single-process sweep up to float summation order
+    single = run(tmp_path / "single", "--devices", "1")
+    assert single.returncode == 0, single.stderr
+    single_records = _records(tmp_path / "single")
+    assert single_records.keys() == reference.keys()
+    for run_id, (status, steps, _, forward, evals, losses) in single_records.items():
+        assert (status, steps, forward) == reference[run_id][:2] + reference[run_id][3:4]
+        np.testing.assert_allclose(reference[run_id][4], evals, rtol=2e-4)
+        np.testing.assert_allclose(reference[run_id][5], losses, rtol=2e-4)
 
     # two nodes: plant a live claim on one tuning trial in node 0's folder
     skipped = sorted(reference)[0]
