@@ -14,7 +14,6 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
 import torch.distributed as dist
 
 from benchmark import BenchError
@@ -94,17 +93,3 @@ class Ranks:
         differ = [r for r, v in enumerate(values) if v != values[0]]
         if differ:
             raise BenchError(f"rank(s) {', '.join(map(str, differ))} hold another {what} than rank 0; {hint}")
-
-    def barrier(self) -> None:
-        dist.barrier(group=self.group)
-
-
-def state_to_cpu(state):
-    """A copy of a (nested) state whose tensors all live on the CPU, ready to pickle to another rank."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().cpu()
-    if isinstance(state, dict):
-        return {k: state_to_cpu(v) for k, v in state.items()}
-    if isinstance(state, list | tuple):
-        return type(state)(state_to_cpu(v) for v in state)
-    return state

@@ -157,7 +157,7 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True  # exists, owned by another user
