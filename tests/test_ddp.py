@@ -168,3 +168,24 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     assert rerun.returncode == 0, rerun.stderr
     assert not list((killed / "work").glob("*"))  # no checkpoint or claim left behind
     assert _records(killed) == reference
+
+
+def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, enwiki):
+    """Node 1 given another corpus than node 0: both stop before any trial, each with one error line."""
+    port = str(_free_port())
+    nodes = [
+        subprocess.Popen([sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "adamw",
+                          "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", str(data),
+                          "--devices", "1", "--num-nodes", "2", "--results", str(tmp_path / f"node{n}")],
+                         env={**os.environ, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
+                              "OPTBENCH_CACHE": str(tmp_path / f"cache{n}"), "OMP_NUM_THREADS": "1"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for n, data in enumerate((enwiki, "pydoc-topics"))
+    ]
+    outputs = [p.communicate(timeout=300) for p in nodes]
+    assert [p.returncode for p in nodes] == [2, 2], outputs
+    for _, err in outputs:
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "rank(s) 1 hold another tokenized corpus than rank 0" in lines[0], err
+        assert "Traceback" not in err
+    assert not (tmp_path / "node0" / "runs").exists()
