@@ -28,6 +28,12 @@ def is_worker_process() -> bool:
     return any(int(os.environ.get(var) or 0) > 0 for var in _RANK_VARIABLES)
 
 
+def started_by_launcher(hw) -> bool:
+    """True where the other ranks run already (torchrun, SLURM, one command per node) and wait for this
+    one; False where this process launches them itself (Lightning's launcher, one node)."""
+    return hw.num_nodes > 1 or any(var in os.environ for var in _RANK_VARIABLES)
+
+
 @dataclass
 class TrialStart:
     """What a trial starts from: the warm-start weights, or a checkpoint to resume (both on the CPU)."""

@@ -19,7 +19,7 @@ from rich.progress import (
 
 from benchmark import BenchError
 from benchmark.data import HUB_CORPORA, Corpus, prepare, resolve_corpus
-from benchmark.ranks import Ranks, is_worker_process
+from benchmark.ranks import Ranks, is_worker_process, started_by_launcher
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
 from benchmark.trial import Hardware, Trial, ddp_start_method, run_trial, trial_start, warm_start_state
@@ -106,7 +106,9 @@ def run_suite(
     # Warm starts are single-process AdamW runs: train them all before the other ranks start.
     for seed in sorted({t.seed for t in plan.tuning} | set(range(seeds))):
         warm_start_state(workload, prepared, seed, hw)
-    ranks = _connect(hw, prepared) if launched else None
+    ranks = _Connection(hw, prepared) if launched else None
+    if ranks is not None and started_by_launcher(hw):
+        ranks()  # the other ranks are up and waiting; else they are launched at the first trial, if any
     done: list[dict] = []
     try:
         done += _run_trials([t for t in plan.tuning if in_shard(t, part)], workload, prepared, store, hw, "tuning",
@@ -120,9 +122,21 @@ def run_suite(
                 console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
                               "for a later run on the merged results")
     finally:
-        if ranks is not None:
-            ranks.finish()
+        if ranks is not None and ranks.ranks is not None:
+            ranks.ranks.finish()
     return done
+
+
+class _Connection:
+    """Rank 0's link to the other ranks, made (they are launched) only when a trial needs them."""
+
+    def __init__(self, hw: Hardware, prepared) -> None:
+        self.hw, self.prepared, self.ranks = hw, prepared, None
+
+    def __call__(self) -> Ranks:
+        if self.ranks is None:
+            self.ranks = _connect(self.hw, self.prepared)
+        return self.ranks
 
 
 def _connect(hw: Hardware, prepared) -> Ranks:
@@ -141,7 +155,7 @@ def _follow(ranks: Ranks, prepared, store: ResultsStore, hw: Hardware) -> list[d
 
 
 def _run_trials(trials: list[Trial], workload: Workload, prepared, store: ResultsStore, hw: Hardware,
-                label: str, ranks: Ranks | None = None) -> list[dict]:
+                label: str, ranks: _Connection | None = None) -> list[dict]:
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
@@ -161,7 +175,7 @@ def _run_trials(trials: list[Trial], workload: Workload, prepared, store: Result
                     continue
                 t0 = time.time()
                 start = trial_start(trial, prepared, store, hw)
-                with store.heartbeat(trial.run_id), ranks.lead(trial, start) if ranks else nullcontext():
+                with store.heartbeat(trial.run_id), ranks().lead(trial, start) if ranks else nullcontext():
                     record = run_trial(trial, prepared, store, hw, start=start,
                                        on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
                 records.append(record)

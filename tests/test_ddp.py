@@ -121,6 +121,9 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     reference = _records(tmp_path / "clean")
     assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
     assert {r[0] for r in reference.values()} <= {"reached", "budget"}
+    again = run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
+    assert again.returncode == 0 and again.stderr.count("2 of 2 trials already have records") == 2, again.stderr
+    assert _records(tmp_path / "clean") == reference
     # ... and that is the single-process sweep up to float summation order
     single = run(tmp_path / "single", "--devices", "1")
     assert single.returncode == 0, single.stderr
