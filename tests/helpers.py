@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from benchmark.data import MicroBatchStream, PackedSequences
+from benchmark.store import ResultsStore
 from models.transformer import Transformer, model_config
 from optimizers.base import Costs, StepContext
 
@@ -44,3 +45,14 @@ def context(model, batches, drawer, step=0, total=50):
 
 def flat_params(model) -> np.ndarray:
     return torch.cat([p.detach().flatten() for p in model.parameters()]).numpy().copy()
+
+
+def record_summary(results) -> dict:
+    """run id -> (status, steps run, steps to target, forward passes, val losses, train losses) of every
+    record in a results folder: what two sweeps must share to count as the same."""
+    out = {}
+    for rec in ResultsStore(results).records()[0]:
+        r = rec["run"]
+        out[r["run_id"]] = (r["status"], r["steps_run"], r["steps_to_target"], r["costs"]["forward"],
+                            [e["val_loss"] for e in rec["evals"]], [s["train_loss"] for s in rec["steps"]])
+    return out

@@ -17,6 +17,7 @@ from benchmark.store import ResultsStore
 from benchmark.trial import Hardware, Trial, run_trial
 from benchmark.workloads import get_workload
 from optimizers import registry
+from tests.helpers import record_summary
 
 pytestmark = pytest.mark.slow
 
@@ -81,15 +82,6 @@ app()
 """
 
 
-def _records(folder):
-    out = {}
-    for rec in ResultsStore(folder).records()[0]:
-        r = rec["run"]
-        out[r["run_id"]] = (r["status"], r["steps_run"], r["steps_to_target"], r["costs"]["forward"],
-                            [e["val_loss"] for e in rec["evals"]], [s["train_loss"] for s in rec["steps"]])
-    return out
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,16 +110,16 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
 
     clean = run(tmp_path / "clean", "--devices", "2")
     assert clean.returncode == 0, clean.stderr
-    reference = _records(tmp_path / "clean")
+    reference = record_summary(tmp_path / "clean")
     assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
     assert {r[0] for r in reference.values()} <= {"reached", "budget"}
     again = run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
     assert again.returncode == 0 and again.stderr.count("2 of 2 trials already have records") == 2, again.stderr
-    assert _records(tmp_path / "clean") == reference
+    assert record_summary(tmp_path / "clean") == reference
     # ... and that is the single-process sweep up to float summation order
     single = run(tmp_path / "single", "--devices", "1")
     assert single.returncode == 0, single.stderr
-    single_records = _records(tmp_path / "single")
+    single_records = record_summary(tmp_path / "single")
     assert single_records.keys() == reference.keys()
     for run_id, (status, steps, _, forward, evals, losses) in single_records.items():
         assert (status, steps, forward) == reference[run_id][:2] + reference[run_id][3:4]
@@ -151,7 +143,7 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     assert [p.returncode for p in nodes] == [0, 0], outputs
     assert "another process is running it, skipped" in outputs[0][1]
     assert not (tmp_path / "node1" / "runs").exists()  # rank 0 writes every record
-    two_nodes = _records(tmp_path / "node0")
+    two_nodes = record_summary(tmp_path / "node0")
     assert skipped not in two_nodes
     assert two_nodes == {k: v for k, v in reference.items() if k in two_nodes}
     assert len(two_nodes) >= 2  # the other tuning trial and, unless it waits on the skipped cell, its seed
@@ -170,7 +162,7 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     rerun = run(killed, "--devices", "2")
     assert rerun.returncode == 0, rerun.stderr
     assert not list((killed / "work").glob("*"))  # no checkpoint or claim left behind
-    assert _records(killed) == reference
+    assert record_summary(killed) == reference
 
 
 def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, enwiki):

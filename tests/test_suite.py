@@ -20,6 +20,7 @@ from benchmark.workloads import get_workload
 from optimizers import base as obase
 from optimizers import registry
 from optimizers.adamw import AdamW, AdamWHyper
+from tests.helpers import record_summary
 
 
 def test_shards_partition_the_trial_list():
@@ -101,15 +102,6 @@ def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, enwiki)
     assert runs[runs["optimizer"] == "adamw"]["status"].isin(["reached", "budget"]).all()
 
 
-def _summary(results):
-    out = {}
-    for rec in ResultsStore(results).records()[0]:
-        r = rec["run"]
-        out[r["run_id"]] = (r["status"], r["steps_run"], r["steps_to_target"], r["costs"]["forward"],
-                            [e["val_loss"] for e in rec["evals"]], [s["train_loss"] for s in rec["steps"]])
-    return out
-
-
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, enwiki):
     cmd = [sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "gn,adamw",
@@ -134,6 +126,6 @@ def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, en
     rerun = subprocess.run([*cmd, "--results", str(killed)], env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert not list(work.glob("*.ckpt"))
-    assert _summary(killed) == _summary(clean)
+    assert record_summary(killed) == record_summary(clean)
     assert len(list((killed / "runs").glob("*.json"))) == 4
     assert json.loads((killed / "runs" / f"{interrupted}.json").read_text())["run"]["steps_run"] > 0
