@@ -18,6 +18,7 @@ from benchmark.perf import (
     harness_adamw_seconds,
     median_seconds,
 )
+from models.transformer import lm_loss
 from optimizers.base import split_batch
 from optimizers.curvature import StageMap, linearized_gradient
 
@@ -54,13 +55,16 @@ def main(argv=None) -> int:
 
     print(f"{name}: preset {args.preset} ({n_params / 1e6:.1f}M params), K={args.k}, "
           f"micro-batch {args.micro_batch}x1024, {tokens} tokens/step, torch {torch.__version__}", flush=True)
+    peak_tflops = PEAK_TFLOPS.get(name.split()[1] if " " in name else "", 989.0)
+
+    def mfu(seconds: float) -> float:
+        return 6 * n_params * tokens / seconds / 1e12 / peak_tflops
+
     bare = bare_adamw_seconds(setup, args.reps)
-    mfu = 6 * n_params * tokens / bare / 1e12 / PEAK_TFLOPS.get(name.split()[1] if " " in name else "", 989.0)
-    record("bare AdamW step (fp32, TF32 matmuls)", bare, f"MFU {mfu:.1%} of bf16 peak")
+    record("bare AdamW step (fp32, TF32 matmuls)", bare, f"MFU {mfu(bare):.1%} of bf16 peak")
     with torch.autocast("cuda", dtype=torch.bfloat16):
         bf = bare_adamw_seconds(setup, args.reps)
-    mfu_bf = 6 * n_params * tokens / bf / 1e12 / 989.0
-    record("bare AdamW step (bf16 autocast)", bf, f"MFU {mfu_bf:.1%}")
+    record("bare AdamW step (bf16 autocast)", bf, f"MFU {mfu(bf):.1%}")
     harness = harness_adamw_seconds(setup, args.reps + 3)
     record("AdamW step through the harness (fp32)", harness, f"harness/bare {harness / bare:.2f}")
     adamw = None
@@ -94,8 +98,6 @@ def main(argv=None) -> int:
     den = sum((ref.grads[n] ** 2).sum() for n in ref.grads) ** 0.5
     record("GN inner gradient (bf16 autocast)", t16, f"relative error vs fp32 {float(num / den):.2e}")
     params = list(model.parameters())
-    from models.transformer import lm_loss
-
     tg = median_seconds(lambda: torch.autograd.grad(lm_loss(model(x), y), params), args.reps, device=dev)
     record("loss gradient (fp32)", tg, f"GN product / gradient {t32 / tg:.2f}")
     if args.json:

@@ -102,7 +102,7 @@ def run_suite(
     # sweep below and sends each trial to the others, which only follow (see benchmark.ranks).
     launched = hw.multi_process and ddp_start_method() == "popen"
     if launched and is_worker_process():
-        return _follow(_connect(hw, prepared), prepared, store, hw)
+        return _follow(_Connection(hw, prepared)(), prepared, store, hw)
     # Warm starts are single-process AdamW runs: train them all before the other ranks start.
     for seed in sorted({t.seed for t in plan.tuning} | set(range(seeds))):
         warm_start_state(workload, prepared, seed, hw)
@@ -128,22 +128,19 @@ def run_suite(
 
 
 class _Connection:
-    """Rank 0's link to the other ranks, made (they are launched) only when a trial needs them."""
+    """The link to the other ranks, made on the first call: rank 0 calls it (and so launches them, where it
+    is the launcher) only when a trial needs them. Every rank must have tokenized the same corpus."""
 
     def __init__(self, hw: Hardware, prepared) -> None:
         self.hw, self.prepared, self.ranks = hw, prepared, None
 
     def __call__(self) -> Ranks:
         if self.ranks is None:
-            self.ranks = _connect(self.hw, self.prepared)
+            ranks = Ranks(self.hw)
+            ranks.check_same(self.prepared.info.get("tokens_digest"), "tokenized corpus",
+                             "give every node the same --data and OPTBENCH_CACHE folder, or a copy of rank 0's")
+            self.ranks = ranks
         return self.ranks
-
-
-def _connect(hw: Hardware, prepared) -> Ranks:
-    ranks = Ranks(hw)
-    ranks.check_same(prepared.info.get("tokens_digest"), "tokenized corpus",
-                     "give every node the same --data and OPTBENCH_CACHE folder, or a copy of rank 0's")
-    return ranks
 
 
 def _follow(ranks: Ranks, prepared, store: ResultsStore, hw: Hardware) -> list[dict]:

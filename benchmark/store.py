@@ -46,6 +46,10 @@ class ResultsStore:
     def path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.json"
 
+    def checkpoint_path(self, run_id: str) -> Path:
+        """Where a running trial keeps its resume checkpoint."""
+        return self.work_dir / f"{run_id}.ckpt"
+
     def has(self, run_id: str) -> bool:
         return self.path(run_id).exists()
 

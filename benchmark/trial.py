@@ -264,7 +264,7 @@ class RecordWriter(L.Callback):
 def trial_start(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware) -> TrialStart:
     """Where ``trial`` starts: its checkpoint under the store's work folder if an earlier run was
     interrupted, else the workload's warm start (or nothing: a fresh initialisation)."""
-    ckpt = store.work_dir / f"{trial.run_id}.ckpt"
+    ckpt = store.checkpoint_path(trial.run_id)
     if ckpt.exists():
         return TrialStart(resume=torch.load(ckpt, map_location="cpu", weights_only=False))
     return TrialStart(warm=warm_start_state(trial.workload, data, trial.seed, hw))
@@ -294,7 +294,7 @@ def run_trial(
     torch.backends.cudnn.allow_tf32 = hw.tf32
     w = trial.workload
     start = start or trial_start(trial, data, store, hw)
-    ckpt = store.work_dir / f"{trial.run_id}.ckpt"
+    ckpt = store.checkpoint_path(trial.run_id)
     module, hp = _build(trial, data, start.warm, w.max_steps, w.eval_grid(), w.targets,
                         None if hw.multi_process and ddp_start_method() != "popen" else on_step, ckpt)
     module.compile_model = hw.compile

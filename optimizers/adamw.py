@@ -7,20 +7,16 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, adamw_kernel, register
+from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, register
 
 
 @dataclass(frozen=True)
-class AdamWHyper:
+class AdamWHyper(FirstOrderHyper):
     lr: float = 1e-2
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    schedule: str = "cosine"
-    warmup: float = 0.05  # fraction of the step budget
-    final_lr: float = 0.1  # cosine floor, as a fraction of lr
 
 
 @register

@@ -254,6 +254,16 @@ def check_ownership(model: nn.Module, groups: list[list[nn.Parameter]]) -> None:
         raise AssertionError(f"{len(set(every) - set(owned))} parameters have no optimizer")
 
 
+@dataclass(frozen=True)
+class FirstOrderHyper:
+    """What ``FirstOrder.step`` reads: global gradient clipping and the learning-rate schedule."""
+
+    grad_clip: float = 1.0
+    schedule: str = "cosine"  # "cosine" or "constant"
+    warmup: float = 0.05  # fraction of the step budget
+    final_lr: float = 0.1  # cosine floor, as a fraction of lr
+
+
 class FirstOrder(Backend):
     """Gradient accumulation over the step's micro-batches, one all-reduce, clipping, one update.
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, adamw_kernel, partition_parameters, register
+from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, partition_parameters, register
 
 
 @dataclass(frozen=True)
-class MuonHyper:
+class MuonHyper(FirstOrderHyper):
     lr: float = 0.02  # Muon's learning rate (hidden matrices)
     momentum: float = 0.95
     nesterov: bool = True
@@ -24,10 +24,6 @@ class MuonHyper:
     adam_beta2: float = 0.95
     adam_eps: float = 1e-8
     adam_weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    schedule: str = "cosine"
-    warmup: float = 0.05
-    final_lr: float = 0.1
 
 
 def build_muon_adamw(model, hp) -> list[torch.optim.Optimizer]:

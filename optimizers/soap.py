@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, register
+from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, register
 
 _REFRESH = ("power_qr", "eigh")
 
@@ -241,7 +241,7 @@ class SOAP(torch.optim.Optimizer):
 
 
 @dataclass(frozen=True)
-class SOAPHyper:
+class SOAPHyper(FirstOrderHyper):
     lr: float = 1e-2
     beta1: float = 0.95
     beta2: float = 0.95
@@ -250,10 +250,6 @@ class SOAPHyper:
     weight_decay: float = 0.0
     precondition_frequency: int = 10
     max_precond_dim: int = 10000
-    grad_clip: float = 1.0
-    schedule: str = "cosine"
-    warmup: float = 0.05  # fraction of the step budget
-    final_lr: float = 0.1  # cosine floor, as a fraction of lr
     adam_lr_ratio: float = 1.0  # lr of the AdamW side (1-D parameters) relative to lr
 
 
@@ -282,7 +278,7 @@ class SOAPBackend(FirstOrder):
             optimizers.append(
                 torch.optim.AdamW(
                     rest, lr=hp.lr * hp.adam_lr_ratio, betas=(hp.beta1, hp.beta2), eps=hp.eps,
-                    weight_decay=hp.weight_decay, foreach=True,
+                    weight_decay=hp.weight_decay, **adamw_kernel(rest),
                 )
             )
         return optimizers
