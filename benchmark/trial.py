@@ -131,6 +131,15 @@ class ExplicitSyncDDP(DDPStrategy):
     def configure_ddp(self) -> None:
         pass  # no wrapper: the LightningModule runs as is on every rank
 
+    def teardown(self) -> None:
+        super().teardown()
+        # Spawned or forked ranks exit right after their fit. Leaving the process group to the interpreter's
+        # exit let gloo's threads abort a rank once in CI ("terminate called without an active exception"):
+        # close it here. Ranks started as programs keep theirs for the sweep's next trial.
+        if self._start_method != "popen" and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
 
 def ddp_start_method() -> str:
     """``popen`` (Lightning's default: re-runs the command per rank, for torchrun/SLURM-style use);
