@@ -81,10 +81,25 @@ class Ranks:
         self.in_trial = False  # not reached when the trial raised: its collectives may be half done
 
     def finish(self) -> None:
-        """Rank 0: release the other ranks (unless a failed trial left them waiting inside it: they then
-        fail with the lost connection when this process exits)."""
-        if not self.in_trial:
+        """Rank 0: release the other ranks and close the connection (unless a failed trial left them waiting
+        inside it: they then fail with the lost connection when this process exits)."""
+        if self.in_trial:
+            self.close(together=False)
+        else:
             self.send(None)
+            self.close()
+
+    def close(self, together: bool = True) -> None:
+        """Every rank, at the end of the sweep: leave the process groups. Leaving them to the interpreter's
+        exit lets gloo's threads abort the process ("terminate called without an active exception"), which
+        failed a CI run with exit status 134 after all its trials had finished. ``together``: the other
+        ranks are here too, so that none closes while another is still reading its last message."""
+        if not dist.is_initialized():
+            return
+        if together:
+            dist.barrier(group=self.group)
+        dist.destroy_process_group(self.group)
+        dist.destroy_process_group()
 
     def receive(self):
         assert not self.leader

@@ -137,8 +137,12 @@ class _Connection:
     def __call__(self) -> Ranks:
         if self.ranks is None:
             ranks = Ranks(self.hw)
-            ranks.check_same(self.prepared.info.get("tokens_digest"), "tokenized corpus",
-                             "give every node the same --data and OPTBENCH_CACHE folder, or a copy of rank 0's")
+            try:
+                ranks.check_same(self.prepared.info.get("tokens_digest"), "tokenized corpus",
+                                 "give every node the same --data and OPTBENCH_CACHE folder, or a copy of rank 0's")
+            except BenchError:
+                ranks.close()  # every rank raises the same error here
+                raise
             self.ranks = ranks
         return self.ranks
 
@@ -148,6 +152,7 @@ def _follow(ranks: Ranks, prepared, store: ResultsStore, hw: Hardware) -> list[d
     while (message := ranks.receive()) is not None:
         trial, start = message
         run_trial(trial, prepared, store, hw, start=start)
+    ranks.close()
     return []
 
 

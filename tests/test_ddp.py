@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,15 +72,30 @@ def test_workers_are_told_apart_by_their_rank_environment(monkeypatch):
 
 # The smoke workload with a warm start (sent by rank 0 to the others) and a short budget, registered by a
 # launcher script: Lightning's launcher re-runs this very script for the second process.
+# It exits with status 3 when a process group is still open at exit: gloo's threads can then abort the process
+# (status 134), which failed a CI run once every trial had finished, so every rank must close its groups.
 _LAUNCHER = """
-import dataclasses
+import atexit, dataclasses, os, sys
+import torch.distributed as dist
 from benchmark import workloads
 from benchmark.cli import app
+
+@atexit.register  # registered first, so run last
+def _groups_closed():
+    if dist.is_initialized():
+        print("process group left open at exit", file=sys.stderr, flush=True)
+        os._exit(3)
 
 workloads.PRESETS["ddp-warm"] = dataclasses.replace(
     workloads.PRESETS["smoke"], name="ddp-warm", ks=(2,), max_steps=16, warm_start_steps=6)
 app()
 """
+
+
+def _launcher(folder) -> Path:
+    script = folder / "launch.py"
+    script.write_text(_LAUNCHER)
+    return script
 
 
 def _free_port() -> int:
@@ -96,9 +112,7 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
       skipped without unpairing the ranks;
     - ``--devices 2`` killed (both processes) mid-trial, then run again: it resumes from rank 0's checkpoint.
     """
-    script = tmp_path / "launch.py"
-    script.write_text(_LAUNCHER)
-    cmd = [sys.executable, str(script), "run", "--preset", "ddp-warm", "--optimizers", "gn,adamw",
+    cmd = [sys.executable, str(_launcher(tmp_path)), "run", "--preset", "ddp-warm", "--optimizers", "gn,adamw",
            "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", str(enwiki)]
     # one thread per process everywhere, so that the launches differ in nothing but how they were launched
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
@@ -169,7 +183,7 @@ def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, enwiki
     """Node 1 given another corpus than node 0: both stop before any trial, each with one error line."""
     port = str(_free_port())
     nodes = [
-        subprocess.Popen([sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "adamw",
+        subprocess.Popen([sys.executable, str(_launcher(tmp_path)), "run", "--preset", "smoke", "--optimizers", "adamw",
                           "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", str(data),
                           "--devices", "1", "--num-nodes", "2", "--results", str(tmp_path / f"node{n}")],
                          env={**os.environ, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
