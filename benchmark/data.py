@@ -293,7 +293,9 @@ def prepare(
             else:
                 tok = train_tokenizer(_limit(texts["train"], tokenizer_chars), vocab_size, tok_path)
             described = f"byte-level BPE ({vocab_size}) trained on {corpus.name}"
-        eos = tok.token_to_id(EOS) if tok.token_to_id(EOS) is not None else tok.token_to_id("</s>")
+        eos = tok.token_to_id(EOS)
+        if eos is None:
+            eos = tok.token_to_id("</s>")  # T5's end of sequence
         info = {"cache_key": key, "tokenizer": described}
         for split, docs in texts.items():
             n_tokens = _pack(tok, docs, eos, vocab_size, paths[split])

@@ -98,8 +98,7 @@ class Ranks:
             return
         if together:
             dist.barrier(group=self.group)
-        dist.destroy_process_group(self.group)
-        dist.destroy_process_group()
+        dist.destroy_process_group()  # the default group: every group with it, the control group included
 
     def receive(self):
         assert not self.leader

@@ -89,6 +89,11 @@ def _per_run_targets(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _censored(column) -> list:
+    """A column's values with None where the run never reached the target (missing, NaN or None)."""
+    return [None if pd.isna(v) else v for v in column]
+
+
 def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     runs = runs if "final" in runs else select_final(runs)
     long = _per_run_targets(runs, evals)
@@ -97,15 +102,12 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (workload, target, k, opt), cell in long.groupby(["workload", "target", "k", "optimizer"], sort=True):
         # Censored runs count as +inf everywhere: medians, intervals and speedups never forget them.
-        steps = [None if pd.isna(v) else v for v in cell["steps"]]
-        fwd = [None if v is None or pd.isna(v) else v for v in cell["fwd_equiv"]]
-        sec = [None if v is None or pd.isna(v) else v for v in cell["seconds"]]
+        steps, fwd, sec = (_censored(cell[c]) for c in ("steps", "fwd_equiv", "seconds"))
         _, lo, hi = bootstrap_ci(steps)
         _, fe_lo, fe_hi = bootstrap_ci(fwd)
         base = long[(long.workload == workload) & (long.target == target) & (long.k == k)
                     & (long.optimizer == "adamw")]
-        base_steps = [None if pd.isna(v) else v for v in base["steps"]]
-        base_fwd = [None if v is None or pd.isna(v) else v for v in base["fwd_equiv"]]
+        base_steps, base_fwd = _censored(base["steps"]), _censored(base["fwd_equiv"])
         sp = speedup_ci(base_steps, steps) if len(base) else (math.nan,) * 3
         sp_fe = speedup_ci(base_fwd, fwd) if len(base) else (math.nan,) * 3
         hp = runs[(runs["final"]) & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
@@ -398,8 +400,9 @@ def load(results: Path):
     # A cell never pools different workload versions, corpora or numerics: they name the setup.
     def setup(r) -> str:
         corpus = (r.get("corpus") or {}).get("name", "?")
-        numerics = r.get("numerics") if isinstance(r.get("numerics"), str) and r.get("numerics") else ""
-        return f"{r['workload']} v{r['workload_version']} · {corpus}" + (f" · {numerics}" if numerics else "")
+        numerics = r.get("numerics")  # absent (NaN) in records older than the field
+        return f"{r['workload']} v{r['workload_version']} · {corpus}" + (
+            f" · {numerics}" if isinstance(numerics, str) and numerics else "")
 
     runs["workload"] = [setup(r) for r in runs.to_dict("records")]
     return runs, evals, skipped

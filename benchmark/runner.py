@@ -122,8 +122,8 @@ def run_suite(
                 console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
                               "for a later run on the merged results")
     finally:
-        if ranks is not None and ranks.ranks is not None:
-            ranks.ranks.finish()
+        if ranks is not None:
+            ranks.finish()
     return done
 
 
@@ -145,6 +145,11 @@ class _Connection:
                 raise
             self.ranks = ranks
         return self.ranks
+
+    def finish(self) -> None:
+        """Rank 0, at the end of the sweep: release the other ranks, if they were ever connected."""
+        if self.ranks is not None:
+            self.ranks.finish()
 
 
 def _follow(ranks: Ranks, prepared, store: ResultsStore, hw: Hardware) -> list[dict]:

@@ -121,7 +121,7 @@ class BenchModule(L.LightningModule):
         if self.compile_model and not self.compiled:
             # In place (nn.Module.compile), so the backend's references stay valid. Gauss-Newton backends
             # differentiate through torch.func transforms and keep the eager model.
-            if getattr(self.backend, "supports_compile", False):
+            if self.backend.supports_compile:
                 self.model.compile()
                 self.compiled = True
         # The backend was built (and possibly restored) beside the model on the CPU; once the Trainer has
