@@ -8,55 +8,53 @@ version, so records made against the old targets never mix with the new ones."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import statistics
 from dataclasses import replace
 from pathlib import Path
 
-from benchmark.data import prepare, resolve_corpus
-from benchmark.runner import _run_trials
+from benchmark.hardware import Hardware
+from benchmark.runner import prepare_workload, resolve_workload, run_records, run_trials
 from benchmark.store import ResultsStore
 from benchmark.suites import tuning_grid
-from benchmark.trial import Hardware, Trial
-from benchmark.workloads import TARGETS_FILE, get_workload
+from benchmark.targets import write_entry
+from benchmark.trial import Trial
 
 
-def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str = "auto") -> dict:
-    w = get_workload(preset)
-    corpus = resolve_corpus(data, w.hub_corpus, w.allow_builtin_corpus)
-    base = get_workload(preset, corpus.name)
+def final_loss(run: dict) -> float:
+    loss = run["final_val_loss"]
+    return math.inf if loss is None or not math.isfinite(loss) else loss
+
+
+def targets_from(per_k_medians: list[float], initial_loss: float) -> list[float]:
+    """The tightest target is the worst per-K median final loss; the looser ones sit 25% and 50% of the
+    way back to ``initial_loss``; rounded up to 0.01 nats, loosest first."""
+    tight = max(per_k_medians)
+    return sorted({math.ceil(100 * (tight + f * (initial_loss - tight))) / 100 for f in (0.5, 0.25, 0.0)},
+                  reverse=True)
+
+
+def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str = "auto",
+              targets_file: Path | None = None) -> dict:
+    base, corpus = resolve_workload(preset, data)
     w = replace(base, targets=(), targets_source="calibration run (no target)")
-    prepared = prepare(corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars,
-                       w.pretrained_tokenizer)
-    store = ResultsStore(results)
-    key = prepared.corpus.key()
+    prepared = prepare_workload(w, corpus)
+    store, hw, key = ResultsStore(results), Hardware(accelerator=accelerator), prepared.corpus.key()
     tune = [Trial("calibrate", w, "adamw", hp, k, 0, role="tune", corpus=key) for k in w.ks for hp in tuning_grid("adamw")]
-    hw = Hardware(accelerator=accelerator)
-    _run_trials(tune, w, prepared, store, hw, "calibration tuning")
-    records, _ = store.records()
-    by_id = {r["run"]["run_id"]: r for r in records}
-
-    def final(run_id):
-        loss = by_id[run_id]["run"]["final_val_loss"]
-        return math.inf if loss is None or not math.isfinite(loss) else loss
-
+    run_trials(tune, prepared, store, hw, "calibration tuning")
     per_k, initial = {}, []
     for k in w.ks:
-        cell = [t for t in tune if t.k == k]
-        best = min(cell, key=lambda t: (final(t.run_id), t.run_id))
+        runs = run_records(store)
+        best = min((t for t in tune if t.k == k), key=lambda t: (final_loss(runs[t.run_id]), t.run_id))
         reruns = [Trial("calibrate", w, "adamw", best.hparams, k, s, role="seed", corpus=key) for s in range(1, seeds)]
-        _run_trials(reruns, w, prepared, store, hw, f"calibration seeds K={k}")
-        records, _ = store.records()
-        by_id = {r["run"]["run_id"]: r for r in records}
-        losses = [final(t.run_id) for t in (best, *reruns)]
+        run_trials(reruns, prepared, store, hw, f"calibration seeds K={k}")
+        cell = [store.read(t.run_id) for t in (best, *reruns)]
+        losses = [final_loss(r["run"]) for r in cell]
         per_k[str(k)] = {"setting": dict(best.hparams), "final_losses": losses, "median": statistics.median(losses)}
-        initial += [by_id[t.run_id]["evals"][0]["val_loss"] for t in (best, *reruns)]
-    tight = max(v["median"] for v in per_k.values())
+        initial += [r["evals"][0]["val_loss"] for r in cell]
     l0 = statistics.median(initial)
-    targets = sorted({math.ceil(100 * (tight + f * (l0 - tight))) / 100 for f in (0.5, 0.25, 0.0)}, reverse=True)
     entry = {
-        "targets": targets,
+        "targets": targets_from([v["median"] for v in per_k.values()], l0),
         "version": base.version + 1,
         "calibrated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
         "corpus": prepared.corpus.name,
@@ -65,17 +63,5 @@ def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: s
         "adamw": per_k,
         "command": f"bench calibrate --preset {preset} --seeds {seeds}" + (f" --data {data}" if data else ""),
     }
-    _write_entry(preset, entry)
+    write_entry(preset, entry, targets_file)
     return entry
-
-
-def _load() -> dict:
-    return json.loads(TARGETS_FILE.read_text()) if TARGETS_FILE.exists() else {}
-
-
-def _write_entry(preset: str, entry: dict) -> None:
-    data = _load()
-    data.setdefault(preset, {})[entry["corpus"]] = entry
-    tmp = Path(f"{TARGETS_FILE}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(TARGETS_FILE)

@@ -27,7 +27,7 @@ def _fail(message: str) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """List suites, presets, optimizers and corpora."""
-    from benchmark.data import BUILTIN_CORPORA, HUB_CORPORA
+    from benchmark.corpus import BUILTIN_CORPORA, HUB_CORPORA
     from benchmark.suites import SUITES
     from benchmark.workloads import PRESETS
     from models.transformer import Transformer
@@ -76,8 +76,8 @@ def run(
     tune_budget: Annotated[int, typer.Option(min=1, help="settings tried per optimizer and K")] = 3,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
+    from benchmark.hardware import Hardware
     from benchmark.runner import run_suite
-    from benchmark.trial import Hardware
 
     if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
         _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")

@@ -9,11 +9,14 @@ version, device, corpus, libraries) travels with them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from benchmark import BenchError
-from benchmark.store import SCHEMA_VERSION, ResultsStore, write_json_atomic
+from benchmark.files import atomic_write, atomic_write_json
+from benchmark.record import READABLE_SCHEMAS
+from benchmark.report import leaderboard_json, load
+from benchmark.store import ResultsStore
+from benchmark.tables import batch_fits, select_final, summary_table
 
 
 def _record_files(folder: Path) -> list[Path]:
@@ -37,9 +40,9 @@ def merge(sources: list[Path], into: Path) -> dict:
                 continue
             if not isinstance(rec, dict) or "run" not in rec:
                 continue  # not a run record (e.g. a leaderboard.json inside an artifact)
-            if rec.get("schema_version") != SCHEMA_VERSION:
+            if rec.get("schema_version") not in READABLE_SCHEMAS:
                 counts["refused"].append(f"{path} (schema version {rec.get('schema_version')!r}, "
-                                         f"this tool reads {SCHEMA_VERSION})")
+                                         f"this tool reads {', '.join(map(str, READABLE_SCHEMAS))})")
                 continue
             run_id = rec["run"].get("run_id")
             if not run_id or "evals" not in rec:
@@ -48,20 +51,15 @@ def merge(sources: list[Path], into: Path) -> dict:
             if store.has(run_id):
                 counts["duplicates"] += 1
                 continue
-            write_json_atomic(store.path(run_id), rec)
+            atomic_write(store.path(run_id), path.read_bytes())  # byte for byte: provenance travels
             counts["merged"] += 1
     return counts
 
 
 def write_leaderboard(results: Path, path: Path) -> dict:
-    from benchmark.report import batch_fits, leaderboard_json, load, select_final, summary_table
-
     runs, evals, _ = load(results)
     runs = select_final(runs)
     table = summary_table(runs, evals)
     board = leaderboard_json(table, batch_fits(table), runs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(board, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write_json(path, board)
     return board

@@ -103,3 +103,15 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
         "rms_rel_residual": float(np.sqrt(np.mean(((S - pred) / S) ** 2))),
         "points": len(pts),
     }
+
+
+def selection_key(run: dict, targets: tuple[float, ...]) -> tuple:
+    """Lower is better: steps to each target, tightest first (censored = inf), then final loss."""
+    steps = run.get("steps_to_target") or {}
+    key = []
+    for t in sorted(targets):
+        s = steps.get(f"{t:g}")
+        key.append(math.inf if s is None else float(s))
+    final = run.get("final_val_loss")
+    diverged = run.get("status") == "diverged" or final is None or not math.isfinite(final)
+    return (*key, math.inf if diverged else float(final))

@@ -3,6 +3,7 @@ measured in the same run (absolute times depend on the machine; ratios much less
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -10,11 +11,13 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from benchmark.hardware import Hardware
+from benchmark.launch import fit
 from models.lightning import BenchModule
 from models.transformer import Transformer, lm_loss, model_config
 from optimizers import get_backend, make_hyper, registry
-from optimizers.base import Costs, StepContext, split_batch
 from optimizers.curvature import StageMap, linearized_gradient
+from optimizers.interface import Costs, StepContext, split_batch
 
 
 def _sync(device: torch.device) -> None:
@@ -58,21 +61,22 @@ class Setup:
 
     def context(self, model) -> StepContext:
         return StepContext(model=model, microbatches=self.batches, num_microbatches=self.k, draw=self.draw,
-                           step=0, total_steps=1000, costs=Costs())
+                           step=0, total_steps=1000, costs=Costs(), loss_fn=lm_loss)
 
 
 def backend_step_seconds(setup: Setup, name: str, reps: int, **hp) -> tuple[float, Costs]:
+    """Median seconds of one outer step of backend ``name``, and the passes that step counted."""
     model = setup.model()
     cls = get_backend(name)
     backend = cls(model, make_hyper(cls, hp), 1000)
-    costs = Costs()
+    last: list[Costs] = []
 
     def step():
         ctx = setup.context(model)
         backend.step(ctx)
-        costs.__dict__.update(ctx.costs.__dict__)
+        last[:] = [ctx.costs]
 
-    return median_seconds(step, reps, device=setup.device), costs
+    return median_seconds(step, reps, device=setup.device), last[0]
 
 
 def bare_adamw_seconds(setup: Setup, reps: int) -> float:
@@ -108,8 +112,6 @@ class _StepTimer(L.Callback):
 
 def harness_adamw_seconds(setup: Setup, steps: int) -> float:
     """One AdamW step through the real harness: a Trainer driving BenchModule (no evaluation steps)."""
-    from benchmark.trial import Hardware, _fit
-
     model = setup.model()
     cls = get_backend("adamw")
     backend = cls(model, make_hyper(cls, {}), 1000)
@@ -121,11 +123,10 @@ def harness_adamw_seconds(setup: Setup, steps: int) -> float:
         def __getitem__(self, i):
             return {"step": i, "tokens": torch.stack([b.cpu() for b in setup.batches])}
 
-    module = BenchModule(model, backend, setup.k, 1000, eval_grid=[], targets=(), val_batches=[],
-                         draw_stream=None)
+    module = BenchModule(model, backend, setup.k, 1000, draw_microbatch=None)
     timer = _StepTimer(setup.device)
     accelerator = "gpu" if setup.device.type == "cuda" else "cpu"
-    _fit(module, FixedSteps(), Hardware(accelerator=accelerator), callbacks=[timer])
+    fit(module, FixedSteps(), Hardware(accelerator=accelerator), callbacks=[timer])
     return statistics.median(timer.times[2:])
 
 
@@ -146,6 +147,12 @@ def gn_product_vs_gradient(setup: Setup, reps: int) -> tuple[float, float]:
     return gn, median_seconds(grad, reps, device=setup.device)
 
 
+def one_line_search_batch(name: str) -> dict:
+    """Overrides that give a backend with a line search one fresh micro-batch for it (per-step costs
+    comparable across K); none for the others."""
+    return {"ls_batches": 1} if "ls_batches" in {f.name for f in dataclasses.fields(get_backend(name).Hyper)} else {}
+
+
 def report(preset: str = "cpu", k: int = 4, reps: int = 10, device: str = "cpu", backends=None) -> list[dict]:
     """Every ratio the issues ask for, measured in this one process."""
     setup = Setup(preset, k=k, device=device)
@@ -160,7 +167,7 @@ def report(preset: str = "cpu", k: int = 4, reps: int = 10, device: str = "cpu",
     adamw, _ = backend_step_seconds(setup, "adamw", reps)
     steps = {}
     for name in backends or sorted(registry()):
-        hp = {"ls_batches": 1} if name in ("gn", "gn-prox-linear", "layerwise-gn") else {}
+        hp = one_line_search_batch(name)
         seconds, costs = (adamw, None) if name == "adamw" else backend_step_seconds(setup, name, max(3, reps // 2), **hp)
         steps[name] = seconds
         rows.append({"measure": f"{name} step / AdamW step (K={k})", "ratio": seconds / adamw, "seconds": seconds,

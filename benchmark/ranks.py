@@ -10,36 +10,16 @@ another sweep has claimed is simply never sent. Only the tokenized corpus must a
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 
+import lightning as L
 import torch.distributed as dist
+from lightning.fabric.strategies import DDPStrategy
 
 from benchmark import BenchError
-
-# Set by launchers in the ranks they start: torchrun (RANK, GROUP_RANK, LOCAL_RANK), SLURM (SLURM_PROCID),
-# Lightning's launcher and a by-hand launch per node (NODE_RANK, LOCAL_RANK). All are zero in the first rank.
-_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "GROUP_RANK", "NODE_RANK", "LOCAL_RANK")
-
-
-def is_worker_process() -> bool:
-    """True in every rank but the first of a multi-process run launched as separate programs."""
-    return any(int(os.environ.get(var) or 0) > 0 for var in _RANK_VARIABLES)
-
-
-def started_by_launcher(hw) -> bool:
-    """True where the other ranks run already (torchrun, SLURM, one command per node) and wait for this
-    one; False where this process launches them itself (Lightning's launcher, one node)."""
-    return hw.num_nodes > 1 or any(var in os.environ for var in _RANK_VARIABLES)
-
-
-@dataclass
-class TrialStart:
-    """What a trial starts from: the warm-start weights, or a checkpoint to resume (both on the CPU)."""
-
-    warm: dict | None = None
-    resume: dict | None = None
+from benchmark.checkpoint import Checkpoint
+from benchmark.hardware import Hardware
+from benchmark.launch import quiet_lightning
 
 
 class Ranks:
@@ -49,12 +29,7 @@ class Ranks:
     the same command), joins the process group that every trial's Trainer then reuses, and opens a gloo
     group for rank 0's messages (pickled CPU objects whatever the training backend)."""
 
-    def __init__(self, hw) -> None:
-        import lightning as L
-        from lightning.fabric.strategies import DDPStrategy
-
-        from benchmark.trial import quiet_lightning
-
+    def __init__(self, hw: Hardware) -> None:
         quiet_lightning()
         fabric = L.Fabric(accelerator=hw.accelerator, devices=hw.devices, num_nodes=hw.num_nodes,
                           strategy=DDPStrategy(start_method="popen"))
@@ -73,7 +48,7 @@ class Ranks:
         dist.broadcast_object_list([obj], src=0, group=self.group)
 
     @contextmanager
-    def lead(self, trial, start: TrialStart):
+    def lead(self, trial, start: Checkpoint | None):
         """Rank 0: the other ranks run ``trial`` from ``start`` alongside the block."""
         self.send((trial, start))
         self.in_trial = True

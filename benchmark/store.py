@@ -21,19 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+from benchmark.files import atomic_write_json
+from benchmark.record import READABLE_SCHEMAS, overrides, upgrade
+
 HEARTBEAT_SECONDS = 60  # how often a running trial refreshes its claim
 STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this long is abandoned
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class ResultsStore:
@@ -54,8 +46,10 @@ class ResultsStore:
         return self.path(run_id).exists()
 
     def write(self, record: dict) -> None:
-        record = {"schema_version": SCHEMA_VERSION, **record}
-        write_json_atomic(self.path(record["run"]["run_id"]), record)
+        atomic_write_json(self.path(record["run"]["run_id"]), record)
+
+    def read(self, run_id: str) -> dict:
+        return upgrade(json.loads(self.path(run_id).read_text()))
 
     # ------------------------------------------------------------------------------------ claims
 
@@ -128,13 +122,13 @@ class ResultsStore:
             except (OSError, json.JSONDecodeError):
                 skipped["unreadable"] = skipped.get("unreadable", 0) + 1
                 continue
-            if not isinstance(rec, dict) or rec.get("schema_version") != SCHEMA_VERSION:
+            if not isinstance(rec, dict) or rec.get("schema_version") not in READABLE_SCHEMAS:
                 skipped["other schema"] = skipped.get("other schema", 0) + 1
                 continue
             if not {"run", "evals"} <= rec.keys() or "run_id" not in rec["run"]:
                 skipped["missing fields"] = skipped.get("missing fields", 0) + 1
                 continue
-            out.append(rec)
+            out.append(upgrade(rec))
         return out, skipped
 
     def load(self, warn: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,6 +145,7 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs, evals = [], []
     for rec in records:
         run = dict(rec["run"])
+        run["hparam_overrides"], run["lr"] = overrides(run), run["hparams"].get("lr")  # the setting, for reports
         for target, steps in (run.pop("steps_to_target", None) or {}).items():
             run[f"steps_to_{target}"] = steps
         runs.append(run)

@@ -10,14 +10,14 @@ tuning records exist (possibly written by other shards or machines).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from benchmark import BenchError
+from benchmark.hashing import content_hash
+from benchmark.metrics import selection_key
 from benchmark.trial import Trial
 from benchmark.workloads import Workload
 from optimizers import get_backend
@@ -35,18 +35,6 @@ def tuning_grid(optimizer: str, budget: int = DEFAULT_TUNE_BUDGET) -> list[tuple
         idx = np.unique(np.round(np.linspace(0, len(points) - 1, budget)).astype(int))
         points = [points[i] for i in idx]
     return points
-
-
-def selection_key(run: dict, targets: tuple[float, ...]) -> tuple:
-    """Lower is better: steps to each target, tightest first (censored = inf), then final loss."""
-    steps = run.get("steps_to_target") or {}
-    key = []
-    for t in sorted(targets):
-        s = steps.get(f"{t:g}")
-        key.append(math.inf if s is None else float(s))
-    final = run.get("final_val_loss")
-    diverged = run.get("status") == "diverged" or final is None or not math.isfinite(final)
-    return (*key, math.inf if diverged else float(final))
 
 
 @dataclass
@@ -123,4 +111,4 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 def in_shard(trial: Trial, shard: tuple[int, int]) -> bool:
     """Deterministic, order-free sharding by a stable hash of the run id."""
     i, n = shard
-    return int(hashlib.sha256(trial.run_id.encode()).hexdigest(), 16) % n == i - 1
+    return int(content_hash(trial.run_id, length=None), 16) % n == i - 1

@@ -3,16 +3,12 @@ or the command line. A workload's ``version`` changes whenever anything that mov
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 from benchmark import BenchError
+from benchmark.hashing import content_hash
+from benchmark.targets import calibrated_entry
 from models.transformer import ModelConfig, model_config
-
-# Calibrated targets (``bench calibrate``), versioned: an entry replaces a preset's targets and version.
-TARGETS_FILE = Path(__file__).with_name("targets.json")
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ class Workload:
 
     def key(self) -> str:
         """Short hash of every field: trials of different workload definitions never collide."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        return content_hash(self.to_dict(), length=10)
 
 
 # The paper's 45M setting (DESIGN §2); the 150M preset differs only in the model.
@@ -146,8 +142,7 @@ PRESETS: dict[str, Workload] = {
 def calibrated(preset: Workload, corpus: str | None) -> Workload:
     """The preset with the targets ``bench calibrate`` froze for this corpus, if any (targets depend on
     the corpus: a loss in nats on Wikipedia is not one on Python's docs)."""
-    entries = json.loads(TARGETS_FILE.read_text()) if TARGETS_FILE.exists() else {}
-    entry = entries.get(preset.name, {}).get(corpus or "")
+    entry = calibrated_entry(preset.name, corpus)
     if not entry or entry.get("version", 0) <= preset.version:
         return preset
     return replace(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, register
+from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.registry import register
 
 
 @dataclass(frozen=True)

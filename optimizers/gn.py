@@ -21,9 +21,14 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from optimizers.base import Backend, StepContext, check_ownership, hidden_matrix_names, register, split_batch
 from optimizers.curvature import StageMap, linearized_gradient
+from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_blocks, inner_lr_multiplier
+from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
+from optimizers.linesearch import candidates, line_search, searches
+from optimizers.partition import check_ownership, hidden_matrix_names
+from optimizers.registry import register
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,23 @@ class GaussNewtonBase(Backend):
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
     # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.
     search_space = {"lr": [1e-2, 3e-2, 1e-1]}
-    forward_equivalents_per_microbatch = 6.0 + 5.0  # JVP + VJP, plus a line search over K batches
-    state_bytes_per_parameter = 40.0  # model, anchor, inner iterate and its gradient, Muon/AdamW states
-    logit_copies = 7.0  # z0, J0Δ, softmax, H0 J0Δ, u, and the pull-back's buffers
-    keeps_attention_scores = True
+    # model, anchor, inner iterate and its gradient, Muon/AdamW states; z0, J0Δ, softmax, H0 J0Δ, u and
+    # the pull-back's buffers; the math attention kernel
+    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=7.0, attention_scores=True)
 
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
+        check_inner_settings(hp)
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
-        seq_len = model.cfg.max_seq_len
-        self.smap = StageMap.of(model, seq_len)
+        self.smap = StageMap.of(model, model.cfg.max_seq_len)
         live = dict(model.named_parameters())
         # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
         self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
-        self.optimizers = self._build_inner_optimizers(model)
+        self.optimizers = build_inner_optimizers(hp, self.inner, hidden_matrix_names(model))
+        check_ownership([[live[n] for n in self.names]], [p for p in model.parameters() if p.requires_grad])
+        # a block of inner leaves per stage group, for clipping
+        self.blocks = [[self.inner[n] for s in g for n in self.smap.names[s].values()]
+                       for g in self.groups(len(self.smap))]
         self.outer_steps = 0
         self.inner_steps = 0
         self.damping = hp.damping
@@ -78,63 +86,33 @@ class GaussNewtonBase(Backend):
         self.ema = {n: live[n].detach().clone() for n in self.names} if hp.ema > 0 else None
         self.last_scale = math.nan
         self.last_model_loss = self.last_start_loss = math.nan
+        self.last_ls_losses: list[float] = []
 
-    # ------------------------------------------------------------------------------------ inner optimizer
+    # ------------------------------------------------------------------------------------ costs
 
-    def _build_inner_optimizers(self, model) -> list[torch.optim.Optimizer]:
-        hp = self.hp
-        adam_lr = hp.adam_lr if hp.adam_lr > 0 else hp.lr
-        hidden = hidden_matrix_names(model)
-        h = [self.inner[n] for n in self.names if n in hidden]
-        rest = [self.inner[n] for n in self.names if n not in hidden]
-        every = [self.inner[n] for n in self.names]
-        if hp.inner_optimizer == "muon":
-            opts = [
-                # Muon's own weight decay stays 0 as in the release (torch's default would be 0.1).
-                torch.optim.Muon(h, lr=hp.lr, momentum=hp.momentum, ns_steps=hp.ns_steps, weight_decay=0.0),
-                torch.optim.AdamW(rest, lr=adam_lr, betas=(hp.beta1, hp.beta2), weight_decay=hp.weight_decay),
-            ]
-        elif hp.inner_optimizer == "adamw":
-            opts = [torch.optim.AdamW(every, lr=hp.lr, betas=(hp.beta1, hp.beta2), weight_decay=hp.weight_decay)]
-        elif hp.inner_optimizer == "sgd":
-            opts = [torch.optim.SGD(every, lr=hp.lr)]
-        else:
-            raise ValueError(f"unknown inner_optimizer {hp.inner_optimizer!r}; valid: muon, adamw, sgd")
-        owned = [[p for g in o.param_groups for p in g["params"]] for o in opts]
-        if sorted(id(p) for g in owned for p in g) != sorted(id(p) for p in every):
-            raise AssertionError("inner optimizers must own every parameter exactly once")
-        check_ownership(model, [[p for n, p in model.named_parameters() if n in self.inner]])
-        for o in opts:
-            for group in o.param_groups:
-                group["base_lr"] = group["lr"]
-        return opts
-
-    def _inner_lr_multiplier(self, i: int, k: int) -> float:
-        hp = self.hp
-        if hp.inner_schedule == "constant":
-            return 1.0
-        if hp.inner_schedule == "cosine_restart":  # restarted every outer step, over its K inner steps
-            progress = i / max(1, k)
-        elif hp.inner_schedule == "global_cosine":  # one warmup-cosine over every inner step of the run
-            total = max(1, self.total_steps * k)
-            warm = int(hp.global_warmup * total)
-            t = self.inner_steps
-            if t < warm:
-                return 0.1 + 0.9 * t / warm
-            progress = min(1.0, (t - warm) / max(1, total - warm))
-        else:
-            raise ValueError(f"unknown inner_schedule {hp.inner_schedule!r}")
-        return hp.end_lr + (1 - hp.end_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    def _reset_optimizer_state(self) -> None:
-        for o in self.optimizers:
-            o.state.clear()
-
-    # ------------------------------------------------------------------------------------ outer step
-
-    def groups(self) -> list[list[int]]:
+    @classmethod
+    def groups(cls, n_stages: int) -> list[list[int]]:
         """Stage groups solved independently: one group of every stage (full GN) or one per stage."""
         raise NotImplementedError
+
+    @classmethod
+    def expected_costs(cls, model: nn.Module, hp: GNHyper, k: int) -> Costs:
+        smap = StageMap.of(model, model.cfg.max_seq_len)
+        groups = cls.groups(len(smap))
+        per_batch = Costs()
+        if len(groups) > 1:  # the stage inputs at θ0: every stage but the head
+            per_batch.add(forward=1 - smap.suffix_fraction(len(smap) - 1))
+        for group in groups:
+            frac = smap.suffix_fraction(min(group))
+            per_batch.add(jvp=frac, forward=frac, backward=frac)
+        line_search = Costs(forward=len(candidates(hp.ls_range, hp.ls_reject)) * cls.draws_per_step(hp, k))
+        return per_batch * k + line_search
+
+    @classmethod
+    def draws_per_step(cls, hp: GNHyper, k: int) -> int:
+        return (hp.ls_batches or k) if searches(candidates(hp.ls_range, hp.ls_reject)) else 0
+
+    # ------------------------------------------------------------------------------------ outer step
 
     @torch.no_grad()
     def _set_inner(self, values: dict[str, torch.Tensor]) -> None:
@@ -153,44 +131,16 @@ class GaussNewtonBase(Backend):
         if not hp.warm_start or self.reset_inner or self.outer_steps == 0:
             self._set_inner(anchor)
             if not hp.warm_start or self.reset_inner:
-                self._reset_optimizer_state()
+                for o in self.optimizers:
+                    o.state.clear()
             self.reset_inner = False
-        groups = self.groups()
-        k = len(ctx.microbatches)
+        groups = self.groups(len(self.smap))
         base_losses = torch.zeros((), dtype=torch.float64)
         for i, batch in enumerate(ctx.microbatches):
-            x, y = split_batch(batch)
-            acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
-            if len(groups) > 1:
-                ctx.costs.add(forward=1 - self.smap.suffix_fraction(len(self.smap) - 1))
-            delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
-            grads: dict[str, torch.Tensor] = {}
-            for group in groups:
-                res = linearized_gradient(self.smap, anchor, delta, group, acts, y, hp.objective)
-                frac = self.smap.suffix_fraction(min(group))
-                ctx.costs.add(jvp=frac, forward=frac, backward=frac)  # JVP for J0Δ; VJP = forward + backward
-                grads.update(res.grads)
-            base_losses += res.base_loss
-            if i == 0:
-                self.last_start_loss = res.model_loss  # inner objective where this outer step starts
-            self.last_model_loss = res.model_loss
-            names = list(grads)
-            flat = [grads[n] for n in names]
-            ctx.reducer.mean_tensors_(flat)  # every batch-dependent product, averaged over processes
-            for n, g in zip(names, flat):
-                if self.damping > 0:
-                    g = g + self.damping * delta[n]
-                self.inner[n].grad = g
-            self._clip(groups)
-            mult = self._inner_lr_multiplier(i, k)
-            for o in self.optimizers:
-                for group in o.param_groups:
-                    group["lr"] = group["base_lr"] * mult
-                o.step()
-                o.zero_grad(set_to_none=True)
-            self.inner_steps += 1
+            base_losses += self._inner_step(ctx, i, batch, anchor, groups)
         direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
-        scale = self.line_search(ctx, anchor, direction)
+        scale, self.last_ls_losses = line_search(ctx, anchor, direction, candidates(hp.ls_range, hp.ls_reject),
+                                                 hp.ls_batches or ctx.num_microbatches)
         with torch.no_grad():
             for n in self.names:
                 live[n].copy_(anchor[n] + scale * direction[n])
@@ -200,52 +150,45 @@ class GaussNewtonBase(Backend):
         self._adapt(scale)
         self.outer_steps += 1
         self.last_scale = scale
-        return float(ctx.reducer.mean_(base_losses)) / k
+        return float(ctx.reducer.mean_(base_losses)) / len(ctx.microbatches)
 
-    def _clip(self, groups: list[list[int]]) -> None:
-        """Each optimizer group clipped to its own global norm (per stage block for layerwise GN)."""
-        if self.hp.inner_clip <= 0:
-            return
+    def _inner_step(self, ctx: StepContext, i: int, batch, anchor, groups: list[list[int]]) -> float:
+        """One inner optimizer step on micro-batch ``i``; returns the true loss at θ0 on it."""
+        x, y = split_batch(batch)
+        acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
+        if len(groups) > 1:
+            ctx.costs.add(forward=1 - self.smap.suffix_fraction(len(self.smap) - 1))
+        delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
+        grads: dict[str, torch.Tensor] = {}
+        for group in groups:
+            res = linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective)
+            frac = self.smap.suffix_fraction(min(group))
+            ctx.costs.add(jvp=frac, forward=frac, backward=frac)  # JVP for J0Δ; VJP = forward + backward
+            grads.update(res.grads)
+        if i == 0:
+            self.last_start_loss = res.model_loss  # inner objective where this outer step starts
+        self.last_model_loss = res.model_loss
+        names = list(grads)
+        flat = [grads[n] for n in names]
+        ctx.reducer.mean_tensors_(flat)  # every batch-dependent product, averaged over processes
+        for n, g in zip(names, flat):
+            self.inner[n].grad = g + self.damping * delta[n] if self.damping > 0 else g
+        clip_blocks(self.optimizers, self.blocks, self.hp.inner_clip)
+        mult = inner_lr_multiplier(self.hp, i, len(ctx.microbatches), self.inner_steps, self.total_steps)
         for o in self.optimizers:
-            params = [p for g in o.param_groups for p in g["params"] if p.grad is not None]
-            for block in groups:
-                names = {n for s in block for n in self.smap.names[s].values()}
-                mine = [p for p in params if any(p is self.inner[n] for n in names)]
-                if mine:
-                    torch.nn.utils.clip_grad_norm_(mine, self.hp.inner_clip)
-
-    def candidates(self) -> list[float]:
-        scales = [(1 / math.sqrt(2)) ** i for i in range(self.hp.ls_range)]
-        return [*scales, 0.0] if self.hp.ls_reject else scales
-
-    @torch.no_grad()
-    def line_search(self, ctx: StepContext, anchor, direction) -> float:
-        """True loss at θ0 + s·d for every candidate s on the same fresh micro-batches; the best s."""
-        cands = self.candidates()
-        if len(cands) == 1 and cands[0] == 1.0:
-            return 1.0
-        batches = ctx.draw(self.hp.ls_batches or ctx.num_microbatches)
-        losses = torch.zeros(len(cands), dtype=torch.float64)
-        for j, s in enumerate(cands):
-            params = {n: anchor[n] + s * direction[n] for n in self.names}
-            for batch in batches:
-                x, y = split_batch(batch)
-                logits = torch.func.functional_call(self.model, params, (x,))
-                losses[j] += ctx.loss_fn(logits, y).double().cpu()
-            ctx.costs.add(forward=len(batches))
-        losses = ctx.reducer.mean_(losses) / len(batches)
-        self.last_ls_losses = losses.tolist()
-        finite = torch.where(torch.isfinite(losses), losses, torch.full_like(losses, math.inf))
-        if not torch.isfinite(finite).any():
-            return 0.0  # every candidate overflowed: do not move
-        return cands[int(torch.argmin(finite))]  # the first (largest) s among equals
+            for group in o.param_groups:
+                group["lr"] = group["base_lr"] * mult
+            o.step()
+            o.zero_grad(set_to_none=True)
+        self.inner_steps += 1
+        return res.base_loss
 
     def _adapt(self, scale: float) -> None:
         if scale == 0.0:
             self.reset_inner = True  # the inner solution was worse than not moving: restart at θ0
         if not self.hp.adaptive_damping:
             return
-        smallest = min(s for s in self.candidates() if s > 0)
+        smallest = min(s for s in candidates(self.hp.ls_range, self.hp.ls_reject) if s > 0)
         if scale == 0.0 or scale <= smallest:
             self.damping = max(self.damping * 2, 1e-8)
         elif scale == 1.0:
@@ -257,7 +200,7 @@ class GaussNewtonBase(Backend):
     def diagnostics(self) -> dict:
         out = {"ls_scale": self.last_scale, "damping": self.damping,
                "inner_model_loss": self.last_model_loss, "inner_start_loss": self.last_start_loss}
-        if getattr(self, "last_ls_losses", None):
+        if self.last_ls_losses:
             out["ls_best_loss"] = min(self.last_ls_losses)
         return out
 
@@ -290,8 +233,9 @@ class GaussNewton(GaussNewtonBase):
     Hyper = GNHyper
     description = "full Gauss-Newton: K inner Muon steps on the local quadratic model, then a line search"
 
-    def groups(self):
-        return [list(range(len(self.smap)))]
+    @classmethod
+    def groups(cls, n_stages):
+        return [list(range(n_stages))]
 
 
 @dataclass(frozen=True)
@@ -316,7 +260,7 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     name = "layerwise-gn"
     Hyper = LayerwiseHyper
     description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
-    forward_equivalents_per_microbatch = 3 * 5.0 + 10.0
 
-    def groups(self):
-        return [[s] for s in range(len(self.smap))]
+    @classmethod
+    def groups(cls, n_stages):
+        return [[s] for s in range(n_stages)]

@@ -1,14 +1,19 @@
 """Muon (Jordan et al. 2024): Newton-Schulz-orthogonalised Nesterov momentum on the hidden matrices of
 the transformer blocks (``torch.optim.Muon``), AdamW on the embedding, the head and every non-matrix
-parameter, as in the Gauss-Newton paper's release (momentum 0.95)."""
+parameter, as in the Gauss-Newton paper's release (momentum 0.95). ``muon_adamw`` builds the pair for
+this backend and for Gauss-Newton's inner solver."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, partition_parameters, register
+from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.interface import MemoryModel
+from optimizers.partition import partition_parameters
+from optimizers.registry import register
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,8 @@ class MuonHyper(FirstOrderHyper):
     adam_weight_decay: float = 0.0
 
 
-def build_muon_adamw(model, hp) -> list[torch.optim.Optimizer]:
-    """The Muon + AdamW pair over a partition of the model's parameters (also the GN inner optimizer)."""
-    hidden, rest = partition_parameters(model)
+def muon_adamw(hidden: list[nn.Parameter], rest: list[nn.Parameter], hp: MuonHyper) -> list[torch.optim.Optimizer]:
+    """Muon on ``hidden`` (2-D matrices only: torch's Muon takes nothing else), AdamW on ``rest``."""
     return [
         torch.optim.Muon(
             hidden, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.ns_steps,
@@ -47,7 +51,7 @@ class Muon(FirstOrder):
     Hyper = MuonHyper
     search_space = {"lr": [0.02, 0.05, 0.1]}  # the best of {0.01, 0.02, 0.05} sat at its top on `cpu`
     description = "Muon on hidden matrices (momentum 0.95, 5 Newton-Schulz steps), AdamW on the rest"
-    state_bytes_per_parameter = 14.0
+    memory = MemoryModel(state_bytes_per_parameter=14.0)  # one momentum buffer on the hidden matrices
 
     def build_optimizers(self, model):
-        return build_muon_adamw(model, self.hp)
+        return muon_adamw(*partition_parameters(model), self.hp)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.base import FirstOrder, FirstOrderHyper, adamw_kernel, register
+from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.registry import register
 
 _REFRESH = ("power_qr", "eigh")
 
@@ -180,64 +181,70 @@ class SOAP(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            shampoo_beta = group["shampoo_beta"] if group["shampoo_beta"] >= 0 else beta2
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad
-                if grad.is_sparse:
+                if p.grad.is_sparse:
                     raise RuntimeError("SOAP does not support sparse gradients")
-                state = self.state[p]
-
-                if not state:
-                    # First call: initialise only. The factors start at zero and take the first EMA
-                    # step from this gradient (so L = (1 - b) G G^T: the scale does not matter to the
-                    # eigenvectors), the bases are their exact eigenvectors (torch.linalg.eigh, sorted
-                    # by descending eigenvalue), and the parameter is NOT updated on this call, as in
-                    # the paper's reference algorithm: there is no basis yet to take an Adam step in.
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    m, n = p.shape
-                    if m <= group["max_precond_dim"]:
-                        state["L"] = torch.zeros((m, m), dtype=p.dtype, device=p.device)
-                    if n <= group["max_precond_dim"]:
-                        state["R"] = torch.zeros((n, n), dtype=p.dtype, device=p.device)
-                    self._update_factors(grad, state, shampoo_beta)
-                    if "L" in state:
-                        state["Q_L"] = _eigh_descending(state["L"])
-                    if "R" in state:
-                        state["Q_R"] = _eigh_descending(state["R"])
-                    continue
-
-                state["step"] += 1
-                step = int(state["step"].item())
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-
-                # 1. The gradient in the current eigenbasis, G' = Q_L^T G Q_R.
-                grad_rot = self._project(grad, state)
-                # 2. Adam's moments: the first in the original coordinates (so a basis change needs no
-                #    bookkeeping for it), the second in the rotated ones, where it is near-diagonal.
-                exp_avg.lerp_(grad, 1.0 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad_rot, grad_rot, value=1.0 - beta2)
-                # 3. The Adam direction in the rotated space, m' / (sqrt(v) + eps) with m' = Q_L^T m Q_R.
-                direction_rot = self._project(exp_avg, state) / exp_avg_sq.sqrt().add_(group["eps"])
-                # 4. Bias corrections folded into the step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t).
-                step_size = group["lr"]
-                if group["correct_bias"]:
-                    step_size *= math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
-                # 5. Rotate back, U = Q_L U' Q_R^T, and step.
-                p.add_(self._project_back(direction_rot, state), alpha=-step_size)
-                # 6. Decoupled weight decay, after the update (the paper's code's order).
-                if group["weight_decay"] > 0:
-                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
-                # 7. The factors take this step's gradient.
-                self._update_factors(grad, state, shampoo_beta)
-                # 8. Every precondition_frequency updates, refresh the bases (see _refresh_bases).
-                if step % group["precondition_frequency"] == 0:
-                    self._refresh_bases(state, group["refresh"])
+                if not self.state[p]:
+                    self._init_state(p, group)
+                else:
+                    self._update(p, group)
         return loss
+
+    def _init_state(self, p: torch.Tensor, group: dict) -> None:
+        """First call: initialise only. The factors start at zero and take the first EMA step from this
+        gradient (so L = (1 - b) G G^T: the scale does not matter to the eigenvectors), the bases are their
+        exact eigenvectors (torch.linalg.eigh, sorted by descending eigenvalue), and the parameter is NOT
+        updated on this call, as in the paper's reference algorithm: there is no basis yet to take an Adam
+        step in."""
+        state = self.state[p]
+        state["step"] = torch.zeros((), dtype=torch.float32)
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+        m, n = p.shape
+        if m <= group["max_precond_dim"]:
+            state["L"] = torch.zeros((m, m), dtype=p.dtype, device=p.device)
+        if n <= group["max_precond_dim"]:
+            state["R"] = torch.zeros((n, n), dtype=p.dtype, device=p.device)
+        self._update_factors(p.grad, state, self._shampoo_beta(group))
+        if "L" in state:
+            state["Q_L"] = _eigh_descending(state["L"])
+        if "R" in state:
+            state["Q_R"] = _eigh_descending(state["R"])
+
+    @staticmethod
+    def _shampoo_beta(group: dict) -> float:
+        return group["shampoo_beta"] if group["shampoo_beta"] >= 0 else group["betas"][1]
+
+    def _update(self, p: torch.Tensor, group: dict) -> None:
+        grad, state = p.grad, self.state[p]
+        beta1, beta2 = group["betas"]
+        state["step"] += 1
+        step = int(state["step"].item())
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        # 1. The gradient in the current eigenbasis, G' = Q_L^T G Q_R.
+        grad_rot = self._project(grad, state)
+        # 2. Adam's moments: the first in the original coordinates (so a basis change needs no
+        #    bookkeeping for it), the second in the rotated ones, where it is near-diagonal.
+        exp_avg.lerp_(grad, 1.0 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad_rot, grad_rot, value=1.0 - beta2)
+        # 3. The Adam direction in the rotated space, m' / (sqrt(v) + eps) with m' = Q_L^T m Q_R.
+        direction_rot = self._project(exp_avg, state) / exp_avg_sq.sqrt().add_(group["eps"])
+        # 4. Bias corrections folded into the step size: lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+        step_size = group["lr"]
+        if group["correct_bias"]:
+            step_size *= math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
+        # 5. Rotate back, U = Q_L U' Q_R^T, and step.
+        p.add_(self._project_back(direction_rot, state), alpha=-step_size)
+        # 6. Decoupled weight decay, after the update (the paper's code's order).
+        if group["weight_decay"] > 0:
+            p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+        # 7. The factors take this step's gradient.
+        self._update_factors(grad, state, self._shampoo_beta(group))
+        # 8. Every precondition_frequency updates, refresh the bases (see _refresh_bases).
+        if step % group["precondition_frequency"] == 0:
+            self._refresh_bases(state, group["refresh"])
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-python3 -m benchmark.gpu_check --json "${OUT:-/tmp}/gpu_check.json" "$@"
+python3 scripts/gpu_check.py --json "${OUT:-/tmp}/gpu_check.json" "$@"
 # GPU tests: each backend on CUDA against the CPU, and the real harness on the GPU.
 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -15

@@ -30,12 +30,24 @@ def enwiki() -> Path:
 @pytest.fixture(scope="session")
 def smoke_data(enwiki):
     """The smoke workload's prepared data on the real shared corpus."""
-    from benchmark.data import prepare, resolve_corpus
+    from benchmark.corpus import resolve_corpus
+    from benchmark.tokens import prepare
     from benchmark.workloads import get_workload
 
     w = get_workload("smoke")
     corpus = resolve_corpus(str(enwiki), None, False)
     return w, prepare(corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars)
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory, enwiki):
+    """A real smoke sweep: two optimizers, two seeds, so every figure and interval has data."""
+    from benchmark.hardware import Hardware
+    from benchmark.runner import run_suite
+
+    results = tmp_path_factory.mktemp("results")
+    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, str(enwiki), results, Hardware("cpu"), tune_budget=2)
+    return results
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.data import MicroBatchStream, PackedSequences
 from benchmark.store import ResultsStore
-from models.transformer import Transformer, model_config
-from optimizers.base import Costs, StepContext
+from benchmark.streams import MicroBatchStream, PackedSequences
+from models.transformer import Transformer, lm_loss, model_config
+from optimizers.interface import Costs, StepContext
 
 
 def real_batches(data, n: int, m: int, seq_len: int, vocab: int, seed: int = 0, stream: int = 0):
@@ -40,7 +40,7 @@ def tiny_model(seed=0, dtype=torch.float32, **overrides):
 
 def context(model, batches, drawer, step=0, total=50):
     return StepContext(model=model, microbatches=batches, num_microbatches=len(batches), draw=drawer,
-                       step=step, total_steps=total, costs=Costs())
+                       step=step, total_steps=total, costs=Costs(), loss_fn=lm_loss)
 
 
 def flat_params(model) -> np.ndarray:
@@ -56,3 +56,45 @@ def record_summary(results) -> dict:
         out[r["run_id"]] = (r["status"], r["steps_run"], r["steps_to_target"], r["costs"]["forward"],
                             [e["val_loss"] for e in rec["evals"]], [s["train_loss"] for s in rec["steps"]])
     return out
+
+
+V, T = 32, 8
+SMALL = dict(vocab_size=V, d_model=8, n_layers=2, n_heads=2, d_ff=16, max_seq_len=T)
+
+
+def dense_gauss_newton(data) -> dict:
+    """A float64 model small enough for dense matrices, one real-text micro-batch, its full Jacobian J,
+    the Gauss-Newton matrix G = JᵀHJ and the loss gradient, all formed explicitly."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from optimizers.curvature import StageMap
+    from optimizers.interface import split_batch
+
+    model = tiny_model(dtype=torch.float64, **SMALL)
+    batch = real_batches(data, 1, 2, T, V)[0]
+    x, y = split_batch(batch)
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    names = list(params)
+    sizes = [params[n].numel() for n in names]
+
+    def unflat(v):
+        return {n: t.view(params[n].shape) for n, t in zip(names, v.split(sizes))}
+
+    def logits(v):
+        return torch.func.functional_call(model, unflat(v), (x,)).flatten(0, 1)
+
+    flat = torch.cat([params[n].flatten() for n in names])
+    with sdpa_kernel(SDPBackend.MATH):
+        J = torch.autograd.functional.jacobian(logits, flat).reshape(-1, flat.numel())  # (N*V, P)
+    z = logits(flat).detach()
+    N = z.shape[0]
+    p = torch.softmax(z, -1)
+    H = torch.block_diag(*[(torch.diag(p[i]) - torch.outer(p[i], p[i])) / N for i in range(N)])
+    grad = J.T @ ((p - F.one_hot(y.flatten(), V)).flatten() / N)
+    return dict(model=model, data=data, x=x, y=y, params=params, names=names, flat=flat, unflat=unflat,
+                G=J.T @ H @ J, grad=grad, batch=batch, smap=StageMap.of(model, T))
+
+
+def cat(d, names):
+    return torch.cat([d[n].flatten() for n in names])

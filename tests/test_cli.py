@@ -1,11 +1,10 @@
-"""End to end through the real console script, a real Trainer and the shared corpus."""
+"""The command line (benchmark/cli.py), end to end through the real console script, a real Trainer and the
+shared corpus."""
 
 import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -89,43 +88,6 @@ def test_smoke_suite_end_to_end(tmp_path, enwiki):
     assert (out_dir / "index.html").stat().st_size > 50_000
     summary = pd.read_csv(out_dir / "summary.csv")
     assert set(summary["k"]) == {1, 4}
-
-
-def test_records_are_atomic_and_bad_ones_are_skipped(tmp_path):
-    store = ResultsStore(tmp_path)
-    store.write({"run": {"run_id": "a"}, "evals": [{"step": 0, "val_loss": 1.0}]})
-    (tmp_path / "runs" / "trunc.json").write_text('{"run": {"run_id"')
-    (tmp_path / "runs" / "old.json").write_text(json.dumps({"schema_version": 0, "run": {}, "evals": []}))
-    records, skipped = store.records()
-    assert [r["run"]["run_id"] for r in records] == ["a"]
-    assert skipped == {"unreadable": 1, "other schema": 1}
-    assert not list(Path(tmp_path / "runs").glob(".*tmp"))
-
-
-def test_claims_exclude_live_processes_and_take_over_dead_ones(tmp_path):
-    store = ResultsStore(tmp_path)
-    assert store.claim("t")
-    assert not store.claim("t")  # this very process is alive
-    (store.work_dir / "t.claim").write_text(f"{os.uname().nodename}:999999999")
-    assert store.claim("t")
-    store.release("t")
-    assert not (store.work_dir / "t.claim").exists()
-
-
-def test_a_claim_from_another_host_is_live_while_refreshed_and_taken_over_once_stale(tmp_path):
-    store = ResultsStore(tmp_path, stale_after=120)
-    lock = store.work_dir / "t.claim"
-    store.work_dir.mkdir(parents=True)
-    lock.write_text("some-other-node:1")
-    assert not store.claim("t")  # fresh: its host cannot be asked, so it counts as running
-    old = time.time() - 600
-    os.utime(lock, (old, old))
-    assert store.claim("t")  # not refreshed for 10 minutes: abandoned
-    assert lock.read_text().endswith(f":{os.getpid()}")
-    os.utime(lock, (old, old))
-    with store.heartbeat("t", every=0.05):  # the owner's heartbeat refreshes it
-        time.sleep(0.3)
-    assert time.time() - lock.stat().st_mtime < 5
 
 
 @pytest.mark.parametrize("preset", ["45m", "150m"])

@@ -14,7 +14,8 @@ def pydoc_data():
     """Python's own docs: needs no `datasets` (absent from the GPU image) and no shared corpus."""
     import warnings
 
-    from benchmark.data import prepare, resolve_corpus
+    from benchmark.corpus import resolve_corpus
+    from benchmark.tokens import prepare
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -41,9 +42,9 @@ def test_a_step_on_the_gpu_matches_the_cpu(name, pydoc_data):
 def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
     import warnings
 
+    from benchmark.hardware import Hardware
     from benchmark.runner import run_suite
     from benchmark.store import ResultsStore
-    from benchmark.trial import Hardware
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

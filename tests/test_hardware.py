@@ -1,12 +1,14 @@
-"""Numerics settings: bf16 autocast (GN kept in fp32), torch.compile for first-order backends."""
+"""Numerics settings (benchmark/hardware.py): bf16 autocast (GN kept in fp32), torch.compile for
+first-order backends, both part of a run's identity."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
+from benchmark.hardware import Hardware
 from benchmark.store import ResultsStore
-from benchmark.trial import Hardware, Trial, run_trial
+from benchmark.trial import Trial, run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +22,7 @@ def tiny(smoke_data):
 
 def _run(tmp_path, w, data, name, hw):
     trial = Trial("hw", w, name, (), 2, 0, corpus=data.corpus.key(), numerics=hw.numerics())
-    return run_trial(trial, data, ResultsStore(tmp_path / f"{name}-{hw.numerics() or 'fp32'}"), hw)
+    return run_trial(trial, data, ResultsStore(tmp_path / f"{name}-{hw.numerics() or 'fp32'}"), hw, None)
 
 
 @pytest.mark.parametrize("name", ["adamw", "gn"])

@@ -1,7 +1,7 @@
 import torch
 
 from optimizers import get_backend, make_hyper
-from optimizers.base import hidden_matrix_names
+from optimizers.partition import hidden_matrix_names
 from tests.helpers import context, real_batches, tiny_model
 
 

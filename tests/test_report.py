@@ -1,4 +1,5 @@
-"""The report from real records: figures, tables, HTML in a real headless browser, leaderboard merge."""
+"""The report (benchmark/report.py, tables.py, figures.py, page.py) from real records: figures, tables, and
+the HTML page in a real headless browser."""
 
 import json
 import os
@@ -8,19 +9,8 @@ import sys
 
 import pytest
 
-from benchmark.leaderboard import merge, write_leaderboard
-from benchmark.report import FIGURES, render
-from benchmark.runner import run_suite
-from benchmark.store import ResultsStore
-from benchmark.trial import Hardware
-
-
-@pytest.fixture(scope="module")
-def smoke_results(tmp_path_factory, enwiki):
-    """A real smoke sweep: two optimizers, two seeds, so every figure and interval has data."""
-    results = tmp_path_factory.mktemp("results")
-    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, str(enwiki), results, Hardware("cpu"), tune_budget=2)
-    return results
+from benchmark.figures import FIGURES
+from benchmark.report import render
 
 
 @pytest.mark.slow
@@ -51,25 +41,6 @@ def test_bad_records_are_counted_and_skipped(smoke_results, tmp_path):
     with pytest.warns(UserWarning, match="1 missing fields, 1 other schema, 1 unreadable"):
         render(results, tmp_path / "O")
     assert (tmp_path / "O" / "leaderboard.md").exists()
-
-
-@pytest.mark.slow
-def test_leaderboard_merge_dedupes_and_refuses_unknown_schemas(smoke_results, tmp_path):
-    artifact = tmp_path / "artifact" / "runs"
-    artifact.mkdir(parents=True)
-    files = sorted((smoke_results / "runs").glob("*.json"))
-    for f in files[:3]:
-        shutil.copy(f, artifact / f.name)
-    (artifact / "future.json").write_text(json.dumps({"schema_version": 2, "run": {"run_id": "z"}, "evals": []}))
-    into = tmp_path / "merged"
-    first = merge([smoke_results, artifact.parent], into)
-    assert first["merged"] == len(files) and first["duplicates"] == 3
-    assert len(first["refused"]) == 1 and "schema version 2" in first["refused"][0]
-    again = merge([artifact.parent], into)
-    assert again["merged"] == 0 and again["duplicates"] == 3
-    board = write_leaderboard(into, into / "leaderboard.json")
-    assert len(board["runs"]) == len(files)
-    assert ResultsStore(into).records()[1] == {}
 
 
 def _chromium():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import optimizers.soap  # noqa: F401  (registers the backend)
-from optimizers.base import Costs, StepContext, make_hyper, registry
+from optimizers import make_hyper, registry
+from optimizers.interface import Costs, StepContext
 from optimizers.soap import SOAP, SOAPBackend
 
 DT = torch.float64
@@ -234,7 +235,7 @@ def test_rejects_non_matrix_parameters():
 
 
 def test_backend_builds_on_tiny_model_and_steps():
-    from models.transformer import Transformer, model_config
+    from models.transformer import Transformer, lm_loss, model_config
 
     torch.manual_seed(0)
     model = Transformer(model_config("tiny"))
@@ -258,7 +259,7 @@ def test_backend_builds_on_tiny_model_and_steps():
     for step in range(3):
         ctx = StepContext(
             model=model, microbatches=[batch], num_microbatches=1, draw=lambda k: [batch] * k,
-            step=step, total_steps=10, costs=Costs(),
+            step=step, total_steps=10, costs=Costs(), loss_fn=lm_loss,
         )
         loss = backend.step(ctx)
         assert math.isfinite(loss)

@@ -1,0 +1,146 @@
+"""What the harness does during a trial's training, as Lightning callbacks (the way Lightning's own
+``EarlyStopping`` and ``ModelCheckpoint`` work), so the LightningModule stays a host:
+
+- ``Evaluation``: the workload's evaluation grid on the fixed validation set, early stop at the last
+  target, divergence stop (non-finite loss, or training loss above a factor of its first value);
+- ``ResumeCheckpoints``: an atomic resume checkpoint at every evaluation of a running trial;
+- ``RecordWriter``: the run record, written by rank 0 when the fit ends;
+- ``StepProgress``: a progress hook after every step.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from benchmark.checkpoint import Checkpoint, cpu_state
+from benchmark.hardware import Hardware
+from benchmark.record import make_record
+from benchmark.store import ResultsStore
+from benchmark.tokens import PreparedData
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # On the CPU: the process's resident high-water mark (not per trial when one process runs many).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class Evaluation(L.Callback):
+    """Validation loss at the steps of ``grid``; ``status`` says how the trial stands: running, reached
+    (its last target), diverged, or budget (set by the record writer when the budget ran out)."""
+
+    def __init__(self, grid: list[int], targets: tuple[float, ...], val_batches: list[torch.Tensor],
+                 divergence_factor: float) -> None:
+        self.grid, self.targets, self.val_batches = set(grid), tuple(targets), val_batches
+        self.divergence_factor = divergence_factor
+        self.evals: list[dict] = []
+        self.status = "running"
+        self.initial_loss: float | None = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if module.step_idx == 0 and 0 in self.grid and not self.evals:
+            self.evaluate(trainer, module)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        loss = module.step_log[-1]["train_loss"]
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        if not math.isfinite(loss) or loss > self.divergence_factor * self.initial_loss:
+            self._stop(trainer, "diverged")
+        elif module.step_idx in self.grid:
+            self.evaluate(trainer, module)
+
+    def evaluate(self, trainer, module) -> float:
+        val = module.mean_loss(self.val_batches)
+        self.evals.append({
+            "step": module.step_idx,
+            "tokens": module.costs.tokens,
+            "val_loss": val,
+            "train_loss": module.step_log[-1]["train_loss"] if module.step_log else None,
+            "forward_equivalents": module.costs.forward_equivalents,
+            "train_seconds": module.train_seconds,
+            "peak_memory_mib": peak_memory_mib(module.device),
+        })
+        if not math.isfinite(val):
+            self._stop(trainer, "diverged")
+        elif self.targets and val <= min(self.targets):
+            self._stop(trainer, "reached")
+        return val
+
+    def _stop(self, trainer, status: str) -> None:
+        self.status = status
+        trainer.should_stop = True
+
+    def state_dict(self) -> dict:
+        return {"evals": self.evals, "status": self.status, "initial_loss": self.initial_loss}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.evals, self.status, self.initial_loss = list(state["evals"]), state["status"], state["initial_loss"]
+
+
+def resume_checkpoint(module, evaluation: Evaluation) -> Checkpoint:
+    """Everything needed to continue this trial exactly: weights, backend state, progress, RNG."""
+    return Checkpoint(model=cpu_state(module.model), backend=module.backend.state_dict(),
+                      progress={"host": module.progress_state(), "trial": evaluation.state_dict()},
+                      rng=torch.get_rng_state())
+
+
+def restore(module, evaluation: Evaluation, checkpoint: Checkpoint) -> None:
+    """Continue from a resume checkpoint (the model was built with its weights)."""
+    module.backend.load_state_dict(checkpoint.backend)
+    module.load_progress_state(checkpoint.progress["host"])
+    evaluation.load_state_dict(checkpoint.progress["trial"])
+    torch.set_rng_state(checkpoint.rng)
+
+
+class ResumeCheckpoints(L.Callback):
+    """After every evaluation of a trial still running, rank 0 saves its resume checkpoint at ``path``."""
+
+    def __init__(self, path: Path, evaluation: Evaluation) -> None:
+        self.path, self.evaluation = path, evaluation
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        evaluated = module.step_idx in self.evaluation.grid  # and so evaluated, unless it diverged
+        if evaluated and self.evaluation.status == "running" and trainer.global_rank == 0:
+            resume_checkpoint(module, self.evaluation).save(self.path)
+
+
+class RecordWriter(L.Callback):
+    """Writes the trial's record at the end of fit, on rank 0, inside whichever process ran the fit
+    (spawned DDP workers return nothing else to the parent); then drops the resume checkpoint."""
+
+    def __init__(self, trial, hp, evaluation: Evaluation, data: PreparedData, store: ResultsStore,
+                 hw: Hardware) -> None:
+        self.trial, self.hp, self.evaluation, self.data, self.store, self.hw = trial, hp, evaluation, data, store, hw
+        self.started = time.time()
+        self.record: dict | None = None
+
+    def finish(self, module) -> dict:
+        if self.evaluation.status == "running":
+            self.evaluation.status = "budget"  # ran its whole budget without reaching the last target
+        self.record = make_record(self.trial, self.hp, module, self.evaluation, self.data, self.started, self.hw)
+        self.store.write(self.record)
+        self.store.checkpoint_path(self.trial.run_id).unlink(missing_ok=True)
+        return self.record
+
+    def on_fit_end(self, trainer, module) -> None:
+        if trainer.global_rank == 0:
+            self.finish(module)
+
+
+class StepProgress(L.Callback):
+    """Calls ``on_step(module)`` after every step (a progress bar)."""
+
+    def __init__(self, on_step: Callable) -> None:
+        self.on_step = on_step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.on_step(module)

@@ -1,0 +1,111 @@
+"""The run record: one self-describing JSON document per finished trial (its identity, settings, outcome,
+costs, every evaluation and every step, and where and with what it ran). Reports are pure functions of
+these records.
+
+Schema 2 stores the hyperparameters once: ``hparams`` holds every resolved value and ``overrides`` names
+the ones the trial set (its identity; the tuned ones). Schema 1 records (``hparam_overrides`` and ``lr``
+beside ``hparams``) are upgraded when read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from benchmark import __version__
+from benchmark.hardware import Hardware
+from benchmark.metrics import steps_to_target
+from benchmark.tokens import PreparedData
+
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+
+
+def code_version() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = "", ""
+    return f"{__version__}+{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+def environment(device: torch.device) -> dict:
+    import lightning as L  # here, not at the top: readers of records (reports, merges) never need it
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    count = torch.cuda.device_count() if device.type == "cuda" else os.cpu_count()
+    return {
+        "code_version": code_version(),
+        "python": platform.python_version(),
+        "libraries": {"torch": torch.__version__, "lightning": L.__version__, "datasets": _version("datasets"),
+                      "tokenizers": _version("tokenizers"), "numpy": _version("numpy")},
+        "device": {"type": device.type, "name": name, "count": count},
+        "host": platform.node(),
+    }
+
+
+def make_record(trial, hp, module, evaluation, data: PreparedData, started: float, hw: Hardware) -> dict:
+    """The record of ``trial`` as ``module`` (the host) and ``evaluation`` (its callback) leave it."""
+    w = trial.workload
+    steps = [e["step"] for e in evaluation.evals]
+    losses = [e["val_loss"] for e in evaluation.evals]
+    run = {
+        "run_id": trial.run_id, "suite": trial.suite, "role": trial.role,
+        "workload": w.name, "workload_version": w.version, "workload_key": w.key(),
+        "corpus_key": trial.corpus, "numerics": trial.numerics,
+        "optimizer": trial.optimizer, "hparams": asdict(hp), "overrides": sorted(k for k, _ in trial.hparams),
+        "k": trial.k, "tokens_per_step": w.tokens_per_step(trial.k), "seed": trial.seed,
+        "status": evaluation.status, "steps_run": module.step_idx,
+        "final_val_loss": losses[-1] if losses else None,
+        "best_val_loss": min(losses) if losses else None,
+        # A diverged run keeps the targets it reached before diverging; the others are censored.
+        "steps_to_target": {f"{t:g}": steps_to_target(steps, losses, t) for t in w.targets},
+        "costs": module.costs.as_dict(),
+        "train_seconds": module.train_seconds,
+        "seconds_per_step": module.train_seconds / max(1, module.step_idx),
+        "peak_memory_mib": max((e["peak_memory_mib"] for e in evaluation.evals), default=None),
+        "started_at": started, "finished_at": time.time(),
+        "workload_config": w.to_dict(), "model_config": w.model_config().to_dict(),
+        "num_parameters": module.model.num_parameters(),
+        "hardware": asdict(hw) | {"compiled": module.compiled},
+        "corpus": data.describe(),
+        **environment(module.run_device),
+    }
+    record = {"schema_version": SCHEMA_VERSION, "run": run, "evals": evaluation.evals, "steps": module.step_log}
+    return json.loads(json.dumps(record, default=str))  # as a reader will see it (tuples become lists)
+
+
+def upgrade(record: dict) -> dict:
+    """A readable record in the current schema (older schemas are converted in memory, never rewritten)."""
+    if record.get("schema_version") == 1:
+        run = dict(record["run"])
+        run["overrides"] = sorted(run.pop("hparam_overrides", None) or {})
+        run.pop("lr", None)
+        record = {**record, "schema_version": SCHEMA_VERSION, "run": run}
+    return record
+
+
+def overrides(run: dict) -> dict:
+    """The hyperparameters the trial set, with their values: its setting."""
+    return {k: run["hparams"][k] for k in run.get("overrides") or ()}

@@ -1,0 +1,149 @@
+"""The one interface every backend implements.
+
+The harness owns the loop, the data and the clock. Each outer step it hands the backend a
+:class:`StepContext` (the model, this step's micro-batches, a way to draw fresh micro-batches, the loss,
+the cost counters and the process-group reductions) and the backend updates the parameters in place.
+First-order backends ignore what they do not use; Gauss-Newton backends call JVP/VJP through
+``torch.func`` on the same handles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from optimizers.distributed import Reducer
+
+Batch = torch.Tensor  # (m, T+1) token ids: inputs are [:, :-1], targets [:, 1:]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> mean loss
+
+
+def split_batch(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch[:, :-1], batch[:, 1:]
+
+
+# Forward-equivalent weights: a backward pass costs two forwards; a JVP (torch.func.jvp carries the
+# primal and the tangent through the network together) also costs about two.
+PASS_WEIGHTS = {"forward": 1.0, "backward": 2.0, "jvp": 2.0}
+
+
+@dataclass
+class Costs:
+    """Model passes over one micro-batch each, and the tokens they consumed. ``a += b`` adds counters."""
+
+    forward: float = 0.0  # partial passes (layerwise GN starts mid-network) count as fractions
+    backward: float = 0.0
+    jvp: float = 0.0
+    tokens: int = 0
+
+    def add(self, *, forward: float = 0, backward: float = 0, jvp: float = 0, tokens: int = 0) -> None:
+        self += Costs(forward, backward, jvp, tokens)
+
+    def __iadd__(self, other: Costs) -> Costs:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def __add__(self, other: Costs) -> Costs:
+        total = Costs()
+        total += self
+        total += other
+        return total
+
+    def __mul__(self, n: float) -> Costs:
+        return Costs(self.forward * n, self.backward * n, self.jvp * n, int(self.tokens * n))
+
+    @property
+    def forward_equivalents(self) -> float:
+        return sum(PASS_WEIGHTS[k] * getattr(self, k) for k in PASS_WEIGHTS)
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "forward_equivalents": self.forward_equivalents}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Costs:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclass
+class StepContext:
+    """What a backend receives for one outer step."""
+
+    model: nn.Module
+    microbatches: list[Batch]  # the step's K micro-batches (this process's rows of each, under DDP)
+    num_microbatches: int  # K
+    draw: Callable[[int], list[Batch]]  # n fresh micro-batches (line searches); counted as tokens seen
+    step: int
+    total_steps: int
+    costs: Costs
+    loss_fn: LossFn  # the workload's loss, handed over by the host
+    reducer: Reducer = field(default_factory=Reducer)
+
+    def batch_loss(self, batch: Batch) -> torch.Tensor:
+        """Loss of the current model on one micro-batch (forward only; counted)."""
+        x, y = split_batch(batch)
+        self.costs.add(forward=1)
+        return self.loss_fn(self.model(x), y)
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """A rough peak-memory model for dry runs (fp32): bytes of state per parameter (weights, gradients,
+    optimizer state, copies), how many (tokens x vocab) logit-sized tensors a pass keeps alive, and
+    whether the math attention kernel keeps (heads x T x T) scores (forward-mode AD needs it)."""
+
+    state_bytes_per_parameter: float = 16.0
+    logit_copies: float = 3.0
+    attention_scores: bool = False
+
+
+class Backend(ABC):
+    """An optimizer behind the benchmark's interface. Subclasses set ``name``, ``Hyper`` (a dataclass
+    of hyperparameters with the defaults) and ``search_space`` (grids over ``Hyper`` fields), and say
+    what one step costs (``expected_costs``, held equal to what ``step`` counts by a contract test)."""
+
+    name: ClassVar[str]
+    Hyper: ClassVar[type]
+    search_space: ClassVar[dict[str, list]]
+    description: ClassVar[str] = ""
+    memory: ClassVar[MemoryModel] = MemoryModel()
+    supports_compile: ClassVar[bool] = False  # may the harness torch.compile the model for it
+
+    def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
+        self.model, self.hp, self.total_steps = model, hp, total_steps
+
+    @classmethod
+    @abstractmethod
+    def expected_costs(cls, model: nn.Module, hp: Any, k: int) -> Costs:
+        """The passes one outer step over ``k`` micro-batches runs, counted as ``step`` counts them (tokens
+        stay 0: the host counts them). ``model`` may live on the meta device."""
+
+    @classmethod
+    def draws_per_step(cls, hp: Any, k: int) -> int:
+        """Fresh micro-batches one outer step draws beyond its ``k`` (line searches)."""
+        return 0
+
+    @abstractmethod
+    def step(self, ctx: StepContext) -> float:
+        """Run one outer step, update the model's parameters in place, return the mean training loss of
+        the step's micro-batches (before the update)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict: ...
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def diagnostics(self) -> dict:
+        """Per-step numbers worth keeping in the run record (e.g. the line search's choice)."""
+        return {}
+
+    def eval_parameters(self) -> dict[str, torch.Tensor] | None:
+        """Parameters to evaluate instead of the live ones (e.g. an EMA), or None."""
+        return None

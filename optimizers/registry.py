@@ -1,0 +1,71 @@
+"""Backends register by name; an unknown name fails with the list of known ones. Each backend's
+hyperparameters are a dataclass of defaults, overridden by checked name and type."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from optimizers.interface import Backend
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    if cls.name in _REGISTRY:
+        raise ValueError(f"backend {cls.name!r} registered twice")
+    if not dataclasses.is_dataclass(cls.Hyper):
+        raise TypeError(f"{cls.__name__}.Hyper must be a dataclass")
+    unknown = set(cls.search_space) - {f.name for f in dataclasses.fields(cls.Hyper)}
+    if unknown:
+        raise TypeError(f"{cls.__name__}.search_space names unknown fields {sorted(unknown)}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a backend (tests register throwaway ones)."""
+    _REGISTRY.pop(name, None)
+
+
+def registry() -> dict[str, type[Backend]]:
+    return dict(_REGISTRY)
+
+
+class UnknownBackend(KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def get_backend(name: str) -> type[Backend]:
+    if name not in _REGISTRY:
+        raise UnknownBackend(f"unknown optimizer {name!r}; valid: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def _checked(cls: type[Backend], key: str, default: Any, value: Any) -> Any:
+    """``value`` for the field ``key`` whose default is ``default``, converted, or a ValueError."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{cls.name}.{key} must be true or false, got {value!r}")
+    elif isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{cls.name}.{key} must be a number, got {value!r}")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise ValueError(f"{cls.name}.{key} must be an integer, got {value!r}")
+        value = type(default)(value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{cls.name}.{key} must be a string, got {value!r}")
+    return value
+
+
+def make_hyper(cls: type[Backend], overrides: dict[str, Any] | None = None):
+    """Build a backend's hyperparameters, checking every override's name and type."""
+    fields = {f.name for f in dataclasses.fields(cls.Hyper)}
+    hp = cls.Hyper()
+    clean = {}
+    for key, value in (overrides or {}).items():
+        if key not in fields:
+            raise ValueError(f"{cls.name} has no hyperparameter {key!r}; valid: {', '.join(fields)}")
+        clean[key] = _checked(cls, key, getattr(hp, key), value)
+    return dataclasses.replace(hp, **clean)

@@ -1,0 +1,56 @@
+"""The Gauss-Newton line search (optimizers/linesearch.py) on real text."""
+
+import math
+
+import pytest
+import torch
+
+from optimizers.linesearch import candidates, line_search
+from tests.helpers import SMALL, Drawer, T, V, context, dense_gauss_newton, tiny_model
+
+
+@pytest.fixture(scope="module")
+def setup(smoke_data):
+    return dense_gauss_newton(smoke_data[1])
+
+
+def test_candidates_halve_every_two_steps_and_may_include_rejection():
+    assert candidates(5) == pytest.approx([1.0, 2**-0.5, 0.5, 2**-1.5, 0.25])
+    assert candidates(2, reject=True)[-1] == 0.0
+
+
+@pytest.mark.parametrize("reject", [False, True])
+def test_line_search_returns_the_best_candidate_of_losses_computed_independently(setup, reject):
+    s = setup
+    model = tiny_model(dtype=torch.float64, **SMALL)
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    torch.manual_seed(3)
+    direction = {n: 0.5 * torch.randn_like(t) for n, t in anchor.items()}
+    cands = candidates(6, reject)
+    ctx = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
+    chosen, losses = line_search(ctx, anchor, direction, cands, n_batches=2)
+    # the same two fresh micro-batches, evaluated by loading each candidate's weights into the model
+    fresh = Drawer(s["data"], 2, T, V)(2)
+    expected = []
+    for scale in cands:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(anchor[n] + scale * direction[n])
+        expected.append(sum(ctx.batch_loss(b).item() for b in fresh) / 2)
+    assert losses == pytest.approx(expected, rel=1e-12)
+    assert chosen == cands[expected.index(min(expected))] and (0.0 in cands) == reject
+    if reject:  # never worse than not moving, on the line-search batches
+        assert min(losses) <= losses[cands.index(0.0)]
+    assert ctx.costs.forward == len(cands) * 2 + len(cands) * 2  # the search's passes, then ours
+
+
+def test_a_lone_full_step_searches_nothing_and_non_finite_losses_never_win(setup):
+    s = setup
+    model = tiny_model(dtype=torch.float64, **SMALL)
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ctx = context(model, [s["batch"]], lambda n: pytest.fail("drew a batch"))
+    assert line_search(ctx, anchor, anchor, [1.0], 3) == (1.0, [])
+    huge = {n: torch.full_like(t, 1e300) for n, t in anchor.items()}  # overflows at every s > 0
+    ctx = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
+    scale, losses = line_search(ctx, anchor, huge, candidates(3, reject=True), 1)
+    assert scale == 0.0 and not math.isfinite(losses[0]) and math.isfinite(losses[-1])

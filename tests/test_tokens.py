@@ -1,0 +1,32 @@
+"""Tokenizer and packed token files (benchmark/tokens.py): cached, deterministic, offline."""
+
+import os
+import warnings
+from pathlib import Path
+
+from benchmark.corpus import resolve_corpus
+from benchmark.hashing import file_hash
+from benchmark.tokens import prepare
+
+
+def test_prepare_is_cached_and_deterministic(smoke_data):
+    w, d = smoke_data
+    mtime = os.path.getmtime(d.train_path)
+    again = prepare(d.corpus, w.vocab_size, w.train_chars, w.validation_chars, w.tokenizer_chars)
+    assert again.train_path == d.train_path and os.path.getmtime(d.train_path) == mtime
+    assert d.info["train_tokens"] > 100_000 and d.info["validation_tokens"] > 10_000
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(d.tokenizer_path)
+    assert tok.get_vocab_size() == w.vocab_size
+    assert tok.decode(tok.encode("The quick brown fox.").ids) == "The quick brown fox."
+    assert d.info["tokens_sha256"] == file_hash(d.train_path, d.validation_path)
+
+
+def test_builtin_corpus_prepares_offline():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = resolve_corpus(None, None, True)
+    d = prepare(c, 300, None, None, 200_000)
+    assert d.info["train_tokens"] > 10_000 and d.info["validation_documents"] >= 1
+    assert Path(d.validation_path).stat().st_size > 0

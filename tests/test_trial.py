@@ -1,0 +1,40 @@
+"""A trial's identity (benchmark/trial.py): run ids name results on disk, so they never move."""
+
+import pytest
+
+from benchmark.corpus import corpus_from_path
+from benchmark.suites import in_shard
+from benchmark.trial import Trial
+from benchmark.workloads import get_workload
+
+
+@pytest.fixture
+def golden_corpus(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text('{"text": "alpha beta"}\n{"text": "gamma delta"}\n')
+    (folder / "validation.jsonl").write_text('{"text": "held out"}\n')
+    return corpus_from_path(folder)
+
+
+def test_run_ids_and_shards_are_those_of_earlier_versions(golden_corpus):
+    """Pinned values, computed by the code at 798ce7b: a record written then must still be found now."""
+    assert golden_corpus.key() == "c:0e72cd78e8"
+    w = get_workload("smoke")  # the preset as defined in code (no calibrated targets for this corpus)
+    assert (w.key(), w.version) == ("cf6708e57b", 1)
+    tune = Trial("iteration-complexity", w, "adamw", (("lr", 0.003),), 1, 0, role="tune", corpus=golden_corpus.key())
+    assert tune.run_id == "smoke-adamw-k1-s0-84de2d65b6"
+    assert [in_shard(tune, (i, 3)) for i in (1, 2, 3)] == [False, False, True]
+    seed = Trial("iteration-complexity", w, "gn", (("lr", 0.03),), 4, 2, role="seed", corpus=golden_corpus.key(),
+                 numerics="bf16-mixed")
+    assert seed.run_id == "smoke-gn-k4-s2-74c5a9bc3f"
+
+
+def test_the_identity_ignores_the_role_but_not_the_setting(golden_corpus):
+    w = get_workload("smoke")
+    base = Trial("iteration-complexity", w, "adamw", (("lr", 0.01),), 1, 0, role="tune", corpus=golden_corpus.key())
+    assert Trial(**{**base.__dict__, "role": "seed"}).run_id == base.run_id
+    for change in ({"hparams": (("lr", 0.03),)}, {"k": 4}, {"seed": 1}, {"numerics": "compile"}, {"corpus": "x"}):
+        assert Trial(**{**base.__dict__, **change}).run_id != base.run_id, change
+    assert base.hyper().lr == 0.01 and base.hyper().beta2 == 0.95
+    assert base.describe() == "adamw[lr=0.01] K=1 seed=0"
