@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -29,6 +32,19 @@ class Drawer:
         out = [self.stream.microbatch(self.cursor + j) % self.vocab for j in range(n)]
         self.cursor += n
         return out
+
+
+def kill_at_first_checkpoint(proc, results, kill) -> str:
+    """Wait until the sweep ``proc`` writing into ``results`` has saved a resume checkpoint, ``kill()`` it, and
+    return the run id of the trial it interrupted."""
+    work, deadline = Path(results) / "work", time.time() + 300
+    while time.time() < deadline and not list(work.glob("*.ckpt")) and proc.poll() is None:
+        time.sleep(0.02)
+    kill()
+    proc.wait()
+    ckpts = list(work.glob("*.ckpt"))
+    assert ckpts, "no checkpoint appeared before the kill"
+    return ckpts[0].stem
 
 
 def tiny_model(seed=0, dtype=torch.float32, **overrides):

@@ -7,14 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmark.store import ResultsStore
-from tests.helpers import record_summary
+from tests.helpers import kill_at_first_checkpoint, record_summary
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +53,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Sweep:
+    """The two-process sweep of these tests (gn and adamw, warm start, a seed rerun), as a command."""
+
+    def __init__(self, tmp_path, enwiki) -> None:
+        self.cmd = [sys.executable, str(_launcher(tmp_path)), "run", "--preset", "ddp-warm", "--optimizers",
+                    "gn,adamw", "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", str(enwiki)]
+        # one thread per process everywhere, so that the launches differ in nothing but how they were launched
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        self.env.pop("OPTBENCH_DDP_START", None)
+
+    def run(self, results, *extra, **env):
+        return subprocess.run([*self.cmd, *extra, "--results", str(results)], env={**self.env, **env},
+                              capture_output=True, text=True, timeout=600)
+
+    def start(self, results, *extra, **popen):
+        return subprocess.Popen([*self.cmd, *extra, "--results", str(results)], **popen)
+
+
 def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp_path, enwiki):
     """Three ways of running one two-process sweep give the same records, bit for bit:
     - uninterrupted, ``--devices 2`` (Lightning launches the second process);
@@ -62,26 +79,17 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
       skipped without unpairing the ranks;
     - ``--devices 2`` killed (both processes) mid-trial, then run again: it resumes from rank 0's checkpoint.
     """
-    cmd = [sys.executable, str(_launcher(tmp_path)), "run", "--preset", "ddp-warm", "--optimizers", "gn,adamw",
-           "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", str(enwiki)]
-    # one thread per process everywhere, so that the launches differ in nothing but how they were launched
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.pop("OPTBENCH_DDP_START", None)
-
-    def run(results, *extra, **more_env):
-        return subprocess.run([*cmd, *extra, "--results", str(results)], env={**env, **more_env},
-                              capture_output=True, text=True, timeout=600)
-
-    clean = run(tmp_path / "clean", "--devices", "2")
+    sweep = _Sweep(tmp_path, enwiki)
+    clean = sweep.run(tmp_path / "clean", "--devices", "2")
     assert clean.returncode == 0, clean.stderr
     reference = record_summary(tmp_path / "clean")
     assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
     assert {r[0] for r in reference.values()} <= {"reached", "budget"}
-    again = run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
+    again = sweep.run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
     assert again.returncode == 0 and again.stderr.count("2 of 2 trials already have records") == 2, again.stderr
     assert record_summary(tmp_path / "clean") == reference
     # ... and that is the single-process sweep up to float summation order
-    single = run(tmp_path / "single", "--devices", "1")
+    single = sweep.run(tmp_path / "single", "--devices", "1")
     assert single.returncode == 0, single.stderr
     single_records = record_summary(tmp_path / "single")
     assert single_records.keys() == reference.keys()
@@ -89,20 +97,21 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
         assert (status, steps, forward) == reference[run_id][:2] + reference[run_id][3:4]
         np.testing.assert_allclose(reference[run_id][4], evals, rtol=2e-4)
         np.testing.assert_allclose(reference[run_id][5], losses, rtol=2e-4)
+    _two_nodes_follow_rank_0(sweep, tmp_path, reference)
+    _a_killed_sweep_resumes(sweep, tmp_path / "killed", reference)
 
-    # two nodes: plant a live claim on one tuning trial in node 0's folder
-    skipped = sorted(reference)[0]
+
+def _two_nodes_follow_rank_0(sweep: _Sweep, tmp_path, reference) -> None:
+    skipped = sorted(reference)[0]  # plant a live claim on one tuning trial in node 0's folder
     node0 = ResultsStore(tmp_path / "node0")
     node0.work_dir.mkdir(parents=True)
     (node0.work_dir / f"{skipped}.claim").write_text(f"{socket.gethostname()}:{os.getpid()}")
     port = str(_free_port())
-    nodes = [
-        subprocess.Popen([*cmd, "--devices", "1", "--num-nodes", "2", "--results", str(tmp_path / f"node{n}")],
-                         env={**env, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
+    nodes = [sweep.start(tmp_path / f"node{n}", "--devices", "1", "--num-nodes", "2",
+                         env={**sweep.env, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
                               "OPTBENCH_CACHE": str(tmp_path / f"cache{n}")},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in (0, 1)
-    ]
+             for n in (0, 1)]
     outputs = [p.communicate(timeout=600) for p in nodes]
     assert [p.returncode for p in nodes] == [0, 0], outputs
     assert "another process is running it, skipped" in outputs[0][1]
@@ -112,18 +121,13 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     assert two_nodes == {k: v for k, v in reference.items() if k in two_nodes}
     assert len(two_nodes) >= 2  # the other tuning trial and, unless it waits on the skipped cell, its seed
 
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--devices", "2", "--results", str(killed)], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not list((killed / "work").glob("*.ckpt")):
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # rank 0 and the rank it launched
-    proc.wait()
-    ckpts = list((killed / "work").glob("*.ckpt"))
-    assert ckpts, "no checkpoint appeared before the kill"
-    assert not (killed / "runs" / f"{ckpts[0].stem}.json").exists()  # killed mid-trial
-    rerun = run(killed, "--devices", "2")
+
+def _a_killed_sweep_resumes(sweep: _Sweep, killed, reference) -> None:
+    proc = sweep.start(killed, "--devices", "2", env=sweep.env, start_new_session=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    interrupted = kill_at_first_checkpoint(proc, killed, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    assert not (killed / "runs" / f"{interrupted}.json").exists()  # killed mid-trial
+    rerun = sweep.run(killed, "--devices", "2")
     assert rerun.returncode == 0, rerun.stderr
     assert not list((killed / "work").glob("*"))  # no checkpoint or claim left behind
     assert record_summary(killed) == reference

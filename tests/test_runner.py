@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +16,7 @@ from benchmark.runner import run_suite
 from benchmark.store import ResultsStore
 from optimizers.adamw import AdamW, AdamWHyper
 from optimizers.registry import register, unregister
-from tests.helpers import record_summary
+from tests.helpers import kill_at_first_checkpoint, record_summary
 
 
 @dataclass(frozen=True)
@@ -66,20 +65,12 @@ def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, en
 
     proc = subprocess.Popen([*cmd, "--results", str(killed)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    work = killed / "work"
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(work.glob("*.ckpt")):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    ckpts = list(work.glob("*.ckpt"))
-    assert ckpts, "no checkpoint appeared before the kill"
-    interrupted = ckpts[0].stem
+    interrupted = kill_at_first_checkpoint(proc, killed, lambda: proc.send_signal(signal.SIGKILL))
     assert not (killed / "runs" / f"{interrupted}.json").exists()  # killed mid-trial
 
     rerun = subprocess.run([*cmd, "--results", str(killed)], env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    assert not list(work.glob("*.ckpt"))
+    assert not list((killed / "work").glob("*.ckpt"))
     assert record_summary(killed) == record_summary(clean)
     assert len(list((killed / "runs").glob("*.json"))) == 4
     assert json.loads((killed / "runs" / f"{interrupted}.json").read_text())["run"]["steps_run"] > 0
