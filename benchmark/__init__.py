@@ -1,4 +1,5 @@
-"""optbench harness: workloads, data, the one-trial runner, suites, metrics, results and reports."""
+"""optbench harness: the command line, suites and workloads, data, trials and their callbacks, records,
+metrics and reports (the layout is in the README)."""
 
 __version__ = "0.1.0"
 

@@ -14,11 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmark.hardware import Hardware
-from benchmark.runner import prepare_workload, resolve_workload, run_records, run_trials
 from benchmark.store import ResultsStore
 from benchmark.suites import tuning_grid
+from benchmark.sweep import prepare_workload, resolve_workload, run_records, run_trials
 from benchmark.targets import write_entry
 from benchmark.trial import Trial
+from benchmark.workloads import Workload
 
 
 def final_loss(run: dict) -> float:
@@ -34,9 +35,14 @@ def targets_from(per_k_medians: list[float], initial_loss: float) -> list[float]
                   reverse=True)
 
 
+def calibration_trial_count(workload: Workload, seeds: int) -> int:
+    """AdamW trials a calibration runs: its tuning grid at every K, then seeds - 1 reruns of each K's best."""
+    return len(workload.ks) * (len(tuning_grid("adamw")) + seeds - 1)
+
+
 def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str = "auto",
               targets_file: Path | None = None) -> dict:
-    base, corpus = resolve_workload(preset, data)
+    base, corpus = resolve_workload(preset, data, local_targets=targets_file)
     w = replace(base, targets=(), targets_source="calibration run (no target)")
     prepared = prepare_workload(w, corpus)
     store, hw, key = ResultsStore(results), Hardware(accelerator=accelerator), prepared.corpus.key()
@@ -58,6 +64,7 @@ def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: s
         "version": base.version + 1,
         "calibrated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
         "corpus": prepared.corpus.name,
+        "corpus_key": key,
         "seeds": seeds,
         "initial_loss": l0,
         "adamw": per_k,

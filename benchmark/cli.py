@@ -27,6 +27,8 @@ def _fail(message: str) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """List suites, presets, optimizers and corpora."""
+    import torch
+
     from benchmark.corpus import BUILTIN_CORPORA, HUB_CORPORA
     from benchmark.suites import SUITES
     from benchmark.workloads import PRESETS
@@ -39,8 +41,6 @@ def list_cmd() -> None:
         out.print(f"  {s.name:24} {s.description}")
     out.print("[bold]presets[/]")
     for w in PRESETS.values():
-        import torch
-
         with torch.device("meta"):
             n = Transformer(w.model_config()).num_parameters()
         ks = ",".join(map(str, w.ks))
@@ -52,8 +52,9 @@ def list_cmd() -> None:
     out.print("[bold]corpora[/] (--data NAME or --data PATH)")
     for name, (hub, cfg) in HUB_CORPORA.items():
         out.print(f"  {name:16} hub dataset {hub} ({cfg}), streamed when reachable")
-    for name in BUILTIN_CORPORA:
-        out.print(f"  {name:16} Python's pydoc_data topics (offline fallback of the CPU presets)")
+    for name, what in BUILTIN_CORPORA.items():
+        out.print(f"  {name:16} {what}")
+    out.print("  (no --data: the CPU presets read python-stdlib, the paper presets stream c4 from the hub)")
     out.print("  PATH             a folder of train*/validation* .jsonl(.gz)/.txt/.parquet files, or one file")
 
 

@@ -1,17 +1,21 @@
 """Corpora: where the text comes from and how it splits into training and validation documents.
 
 Text comes from local JSON-lines / text / parquet files through Hugging Face ``datasets``, from a hub
-dataset by name where a network exists, or (CPU presets only) from the ``pydoc_data`` topics that ship
-with Python. A folder's ``validation*`` files are its validation split; a corpus without them holds out a
-fixed, hash-chosen 5% of its documents.
+dataset by name where a network exists, or from text that ships with every Python: the standard
+library's source (``python-stdlib``, the CPU presets' offline default, one document per module, whole
+modules held out for validation) and the ``pydoc_data`` topics (tiny, for tests). A folder's
+``validation*`` files are its validation split; a corpus without them holds out a fixed, hash-chosen 5%
+of its documents. A corpus' fingerprint covers its content, so the same name on other text (another
+Python's standard library, a changed folder) is another corpus.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sysconfig
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import BenchError
@@ -23,7 +27,11 @@ HELD_OUT_FRACTION = 0.05
 
 # Named corpora users can pass to --data besides a path.
 HUB_CORPORA = {"c4": ("allenai/c4", "en")}
-BUILTIN_CORPORA = ("pydoc-topics",)
+BUILTIN_CORPORA = {
+    "python-stdlib": "this Python's standard library source (.py outside test folders), whole modules held out",
+    "pydoc-topics": "Python's pydoc_data topics (a tiny corpus, for tests)",
+}
+STDLIB_SKIPPED = ("site-packages", "test", "tests", "idle_test", "__pycache__")
 
 
 @dataclass(frozen=True)
@@ -31,24 +39,58 @@ class Corpus:
     """Where the text comes from; ``describe()`` goes into every run record."""
 
     name: str
-    kind: str  # "files", "hub" or "builtin"
+    kind: str  # "files", "hub", "stdlib" or "pydoc"
     train_files: tuple[str, ...] = ()
     validation_files: tuple[str, ...] = ()
     hub_id: tuple[str, str] | None = None
+    root: str | None = None  # the folder the files are named relative to (the standard library's)
 
     def describe(self) -> dict:
-        out = asdict(self)
-        out["validation"] = "files" if self.validation_files else f"held-out {HELD_OUT_FRACTION:.0%} of documents"
-        return out
+        validation = "files" if self.validation_files else f"held-out {HELD_OUT_FRACTION:.0%} of documents"
+        return {"name": self.name, "kind": self.kind, "hub_id": self.hub_id, "root": self.root,
+                "train_files": len(self.train_files), "validation_files": len(self.validation_files),
+                "validation": validation, "fingerprint": self.fingerprint()}
 
     def key(self) -> str:
         return f"{self.name}:{self.fingerprint()[:10]}"
 
+    def _file_name(self, path: str) -> str:
+        return os.path.relpath(path, self.root) if self.root else Path(path).name
+
     def fingerprint(self) -> str:
-        """The corpus' identity: its name and kind, then each file's name and content."""
+        """The corpus' identity: its name and kind, then each file's name and content (or the text itself,
+        for text that ships inside a module)."""
         files = (*self.train_files, *self.validation_files)
-        return content_hash([self.name, self.kind, self.hub_id],
-                            *(part for path in files for part in (Path(path).name, file_hash(path))))
+        parts = [part for path in files for part in (self._file_name(path), file_hash(path))]
+        if self.kind == "pydoc":
+            parts.append(content_hash(_pydoc_topics(), length=None))
+        return content_hash([self.name, self.kind, self.hub_id], *parts)
+
+
+def stdlib_corpus() -> Corpus:
+    """This interpreter's standard library: every .py file outside test folders, in a fixed order; a
+    module is held out for validation when its path hashes into the held-out fraction."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(str(p) for p in root.rglob("*.py")
+                   if not set(p.relative_to(root).parts[:-1]) & set(STDLIB_SKIPPED))
+    if not files:
+        raise BenchError(f"no standard library source under {root}")
+    val = [f for f in files if _held_out_name(os.path.relpath(f, root))]
+    return Corpus("python-stdlib", "stdlib", tuple(f for f in files if f not in set(val)), tuple(val), root=str(root))
+
+
+def _held_out_name(name: str) -> bool:
+    return int(content_hash(name, length=8), 16) % 1000 < HELD_OUT_FRACTION * 1000
+
+
+def builtin_corpus(name: str) -> Corpus:
+    return stdlib_corpus() if name == "python-stdlib" else Corpus("pydoc-topics", "pydoc")
+
+
+def _pydoc_topics() -> list[str]:
+    from pydoc_data.topics import topics
+
+    return [topics[k] for k in sorted(topics)]
 
 
 def _data_files(folder: Path) -> list[Path]:
@@ -96,7 +138,7 @@ def resolve_corpus(data: str | None, hub_corpus: str | None, allow_builtin: bool
         if data in HUB_CORPORA:
             return Corpus(name=data, kind="hub", hub_id=HUB_CORPORA[data])
         if data in BUILTIN_CORPORA:
-            return Corpus(name=data, kind="builtin")
+            return builtin_corpus(data)
         if not any(sep in data for sep in ("/", os.sep, ".")) and not Path(data).exists():
             valid = ", ".join([*HUB_CORPORA, *BUILTIN_CORPORA])
             raise BenchError(f"unknown corpus {data!r}; valid corpora: {valid}, or a path to text files")
@@ -104,12 +146,9 @@ def resolve_corpus(data: str | None, hub_corpus: str | None, allow_builtin: bool
     if hub_corpus and hub_reachable():
         return Corpus(name=hub_corpus, kind="hub", hub_id=HUB_CORPORA[hub_corpus])
     if allow_builtin:
-        warnings.warn(
-            "no --data given and no hub reachable: using the small pydoc_data topics corpus that ships with "
-            "Python (pass --data PATH for real text)",
-            stacklevel=2,
-        )
-        return Corpus(name="pydoc-topics", kind="builtin")
+        warnings.warn("no --data given and no hub reachable: using this Python's standard library source "
+                      "(python-stdlib; pass --data PATH for other text)", stacklevel=2)
+        return stdlib_corpus()
     raise BenchError(f"no corpus: the hub corpus {hub_corpus!r} is unreachable; pass --data PATH")
 
 
@@ -127,11 +166,11 @@ def limit_chars(texts, max_chars: int | None) -> list[str]:
 
 def load_texts(corpus: Corpus, split: str, max_chars: int | None = None) -> list[str]:
     """Documents of one split, in the corpus' fixed order, up to ``max_chars`` characters."""
-    if corpus.kind == "builtin":
-        from pydoc_data.topics import topics
-
-        docs = [topics[k] for k in sorted(topics)]
-        return limit_chars(_held_out(docs, split), max_chars)
+    if corpus.kind == "pydoc":
+        return limit_chars(_held_out(_pydoc_topics(), split), max_chars)
+    if corpus.kind == "stdlib":
+        files = corpus.validation_files if split == "validation" else corpus.train_files
+        return limit_chars((Path(f).read_text(encoding="utf-8", errors="replace") for f in files), max_chars)
     import datasets
 
     datasets.logging.set_verbosity_error()

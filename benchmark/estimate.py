@@ -1,14 +1,18 @@
 """Dry runs: the trial list of a plan with what each trial costs at most (its whole step budget), from the
-per-pass accounting the backends themselves record (``Backend.expected_costs``), and a rough peak memory
-per device from each backend's ``MemoryModel``. Needs neither a GPU nor a network."""
+per-pass accounting the backends themselves record (``Backend.expected_costs``), the training tokens it
+reads against those the corpus holds, and a rough peak memory per device from each backend's
+``MemoryModel``. Needs neither a GPU nor a network."""
 
 from __future__ import annotations
 
 import torch
 
 from benchmark.store import ResultsStore
+from benchmark.streams import training_tokens
 from benchmark.suites import in_shard
+from benchmark.tokens import PreparedData
 from benchmark.trial import Trial
+from benchmark.workloads import Workload
 from models.transformer import Transformer
 from optimizers import get_backend
 
@@ -31,24 +35,51 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
         act += 3 * (w.micro_batch / devices) * cfg.n_heads * w.seq_len**2 * 4 * cfg.n_layers
     memory = cls.memory.state_bytes_per_parameter * n_params + act
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
+            "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
             "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30}
 
 
-def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, devices: int = 1) -> None:
+def tokens_available(workload: Workload, prepared: PreparedData | None) -> int | None:
+    """Training tokens the corpus holds, in the workload's sequences (None when it is not prepared)."""
+    return None if prepared is None else training_tokens(prepared, workload.seq_len)
+
+
+def reads(trial: Trial) -> int:
+    """Training tokens ``trial`` reads at most: its shared warm start's, then its own (line searches included)."""
+    e = estimate(trial)
+    return e["warm_start_tokens"] + e["tokens"]
+
+
+def rereads(trials: list[Trial], available: int | None) -> list[str]:
+    """One line per trial that would read a training token twice (more than the corpus holds)."""
+    if available is None:
+        return []
+    return [f"{t.describe()} would read {reads(t):,} training tokens of the {available:,} the corpus holds: "
+            "some twice" for t in trials if reads(t) > available]
+
+
+def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, devices: int = 1,
+               available: int | None = None) -> None:
+    """The plan as a table: each trial's state, identity, tokens read (and their share of the corpus'
+    training tokens: above 1 some are read twice), passes, FLOPs and memory; then the totals."""
     total_fe = total_flops = 0.0
     rows = [(t, "tune") for t in plan.tuning] + [(t, "seed") for t in plan.seeds]
     rows = [(t, role) for t, role in rows if in_shard(t, part)]
-    print(f"{'state':5} {'role':4} {'run id':44} {'trial':44} {'tokens':>14} {'fwd-equiv':>10} {'PFLOP':>9} "
-          f"{'GiB/dev':>7}")
+    print(f"{'state':5} {'role':4} {'run id':44} {'trial':44} {'tokens':>14} {'of corpus':>9} {'fwd-equiv':>10} "
+          f"{'PFLOP':>9} {'GiB/dev':>7}")
     for t, role in rows:
         e = estimate(t, devices)
         total_fe += e["fwd_equiv"]
         total_flops += e["flops"]
         state = "done" if store.has(t.run_id) else "todo"
-        print(f"{state:5} {role:4} {t.run_id:44} {t.describe():44} {e['tokens']:>14,} {e['fwd_equiv']:>10,.0f} "
-              f"{e['flops'] / 1e15:>9.3f} {e['memory_gib']:>7.1f}")
+        share = "?" if available is None else f"{(e['warm_start_tokens'] + e['tokens']) / available:.2f}"
+        print(f"{state:5} {role:4} {t.run_id:44} {t.describe():44} {e['tokens']:>14,} {share:>9} "
+              f"{e['fwd_equiv']:>10,.0f} {e['flops'] / 1e15:>9.3f} {e['memory_gib']:>7.1f}")
     print(f"{len(rows)} trials (shard {part[0]}/{part[1]}, {devices} device(s) each), at most {total_fe:,.0f} "
           f"forward-equivalent micro-batch passes, {total_flops / 1e15:.3f} PFLOP over full budgets "
           "(runs stop early at their last target)")
     if seeds > 1 and plan.waiting:
         print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
+    lines = rereads([t for t, _ in rows], available)
+    print(f"{'corpus not prepared: tokens available unknown' if available is None else f'{available:,} training tokens available'}"
+          f"; {len(lines)} trials would read some twice (of corpus above 1.00; the warm start counted)")

@@ -22,6 +22,7 @@ import torch
 from benchmark import __version__
 from benchmark.hardware import Hardware
 from benchmark.metrics import steps_to_target
+from benchmark.streams import training_tokens
 from benchmark.tokens import PreparedData
 
 SCHEMA_VERSION = 2
@@ -82,6 +83,9 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
         # A diverged run keeps the targets it reached before diverging; the others are censored.
         "steps_to_target": {f"{t:g}": steps_to_target(steps, losses, t) for t in w.targets},
         "costs": module.costs.as_dict(),
+        # single epoch: the shared warm start's tokens, then the trial's own (line-search draws included)
+        "tokens_read": w.warm_start_sequences() * w.seq_len + module.costs.tokens,
+        "tokens_available": training_tokens(data, w.seq_len),
         "train_seconds": module.train_seconds,
         "seconds_per_step": module.train_seconds / max(1, module.step_idx),
         "peak_memory_mib": max((e["peak_memory_mib"] for e in evaluation.evals), default=None),

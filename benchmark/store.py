@@ -35,6 +35,16 @@ class ResultsStore:
         self.runs_dir = self.root / "runs"
         self.work_dir = self.root / "work"  # claims and in-progress checkpoints
 
+    @property
+    def targets_path(self) -> Path:
+        """Targets calibrated by ``bench run`` for corpora that ship none (see benchmark.targets)."""
+        return self.root / "targets.json"
+
+    @property
+    def calibration_dir(self) -> Path:
+        """The records of those calibrations (a results folder of their own, kept out of reports)."""
+        return self.root / "calibration"
+
     def path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.json"
 

@@ -1,6 +1,6 @@
 """Token streams: fixed-length sequences over a packed token file, micro-batches as a pure function of
-(seed, stream, index), the fixed validation set, and the per-step dataset the Trainer iterates. Runs are
-deterministic and resume without replaying a loader."""
+(seed, region, index), the fixed validation set, and the per-step dataset the Trainer iterates. Runs are
+deterministic and resume without replaying a loader; a trial reads each training token at most once."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmark import BenchError
-from benchmark.tokens import token_dtype
+from benchmark.tokens import PreparedData, token_dtype
 from optimizers.distributed import process_rank
-
-# Streams of one seed: trials and the warm start read disjoint permutations; line searches have their own.
-TRAIN_STREAM, DRAW_STREAM, WARM_STREAM = 0, 1, 2
 
 
 class PackedSequences:
@@ -33,26 +30,46 @@ class PackedSequences:
 
 
 class MicroBatchStream:
-    """The g-th micro-batch of a stream: sequences taken in a per-epoch permutation drawn from
-    (seed, stream, epoch). Distinct streams (training, line search) never share a permutation."""
+    """The g-th micro-batch of one region of a seed's order of the training sequences.
 
-    def __init__(self, seqs: PackedSequences, micro_batch: int, seed: int, stream: int = 0) -> None:
-        self.seqs, self.micro_batch, self.seed, self.stream = seqs, micro_batch, seed, stream
+    A seed orders the training sequences once (a permutation; a pass beyond the first takes a further
+    permutation). The warm start reads forward from the first sequence, the trial forward from where the
+    warm start stops (``start``), and fresh draws (line searches) backward from the last one. The regions
+    never meet while warm start, trial and draws together read no more sequences than the corpus holds,
+    so no training token is read twice; the plan says beforehand when a trial would read more.
+    """
+
+    def __init__(self, seqs: PackedSequences, micro_batch: int, seed: int, start: int = 0,
+                 backward: bool = False) -> None:
+        self.seqs, self.micro_batch, self.seed = seqs, micro_batch, seed
+        self.start, self.backward = start, backward
         self._perms: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:
             if len(self._perms) > 4:
                 self._perms.clear()
-            rng = np.random.default_rng([self.seed, self.stream, epoch])
-            self._perms[epoch] = rng.permutation(self.seqs.num_sequences)
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.seqs.num_sequences)
         return self._perms[epoch]
+
+    def position(self, p: int) -> int:
+        """Where the p-th sequence of this region sits in the seed's order (beyond the first pass: a
+        further pass, read forward)."""
+        n = self.seqs.num_sequences
+        if self.backward:
+            return n - 1 - p if p < n else p
+        return self.start + p
 
     def microbatch(self, g: int) -> torch.Tensor:
         n = self.seqs.num_sequences
-        positions = np.arange(g * self.micro_batch, (g + 1) * self.micro_batch)
-        idx = np.array([self._perm(p // n)[p % n] for p in positions])
+        positions = [self.position(p) for p in range(g * self.micro_batch, (g + 1) * self.micro_batch)]
+        idx = np.array([self._perm(i // n)[i % n] for i in positions])
         return self.seqs.get(idx)  # (m, T+1)
+
+
+def training_tokens(prepared: PreparedData, seq_len: int) -> int:
+    """Training tokens a trial can read without reading one twice: the corpus' sequences of ``seq_len``."""
+    return PackedSequences(prepared.train_path, seq_len, prepared.vocab_size).num_sequences * seq_len
 
 
 def validation_batches(seqs: PackedSequences, n_tokens: int, micro_batch: int) -> list[torch.Tensor]:

@@ -1,5 +1,7 @@
 """Calibrated targets (``bench calibrate``), versioned in ``benchmark/targets.json``: per preset and corpus,
-the target losses, the workload version they belong to, and the command that produced them."""
+the target losses, the workload version they belong to, the corpus they were calibrated on (its name
+and content fingerprint) and the command that produced them. A results folder may hold its own
+``targets.json`` (what ``bench run`` calibrated for a corpus that ships none)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,12 @@ def load_targets(path: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def calibrated_entry(preset: str, corpus: str | None, path: Path | None = None) -> dict | None:
-    return load_targets(path).get(preset, {}).get(corpus or "")
+def calibrated_entry(preset: str, corpus_key: str | None, path: Path | None = None) -> dict | None:
+    """The entry of ``preset`` calibrated on exactly ``corpus_key`` (name:fingerprint), else None: a
+    corpus of the same name with other content gets no foreign targets."""
+    name = (corpus_key or "").split(":")[0]
+    entry = load_targets(path).get(preset, {}).get(name)
+    return entry if entry and entry.get("corpus_key") == corpus_key else None
 
 
 def write_entry(preset: str, entry: dict, path: Path | None = None) -> None:

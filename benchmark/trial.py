@@ -18,8 +18,6 @@ from benchmark.hashing import content_hash
 from benchmark.launch import ddp_start_method, fit, is_worker_process
 from benchmark.store import ResultsStore
 from benchmark.streams import (
-    DRAW_STREAM,
-    TRAIN_STREAM,
     MicroBatchStream,
     PackedSequences,
     StepDataset,
@@ -59,10 +57,15 @@ class Trial:
         hp = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams)
         return f"{self.optimizer}[{hp or 'defaults'}] K={self.k} seed={self.seed}"
 
-    def train_stream(self, data: PreparedData, stream: int) -> MicroBatchStream:
+    def stream(self, data: PreparedData, region: str) -> MicroBatchStream:
+        """The micro-batches of this trial's seed in ``region``: "warm" (the warm start), "train" (the
+        trial's steps, after the warm start's) or "draw" (the backend's fresh draws)."""
         w = self.workload
-        return MicroBatchStream(PackedSequences(data.train_path, w.seq_len, data.vocab_size), w.micro_batch,
-                                self.seed, stream)
+        seqs = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
+        if region == "draw":
+            return MicroBatchStream(seqs, w.micro_batch, self.seed, backward=True)
+        start = w.warm_start_sequences() if region == "train" else 0
+        return MicroBatchStream(seqs, w.micro_batch, self.seed, start=start)
 
 
 def build_module(trial: Trial, data: PreparedData, weights: dict | None, total_steps: int) -> BenchModule:
@@ -73,7 +76,7 @@ def build_module(trial: Trial, data: PreparedData, weights: dict | None, total_s
         model.load_state_dict(weights)
     make_backend = functools.partial(get_backend(trial.optimizer), hp=trial.hyper(), total_steps=total_steps)
     return BenchModule(model=model, backend=make_backend(model), k=trial.k, total_steps=total_steps,
-                       draw_microbatch=trial.train_stream(data, DRAW_STREAM).microbatch, make_backend=make_backend)
+                       draw_microbatch=trial.stream(data, "draw").microbatch, make_backend=make_backend)
 
 
 def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware, start: Checkpoint | None,
@@ -107,7 +110,7 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     callbacks = [evaluation, ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation), writer]
     if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
         callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
-    fit(module, StepDataset(trial.train_stream(data, TRAIN_STREAM), trial.k, module.step_idx, w.max_steps), hw,
+    fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, w.max_steps), hw,
         callbacks)
     if is_worker_process():
         return None

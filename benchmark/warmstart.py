@@ -12,7 +12,7 @@ from benchmark.hardware import Hardware
 from benchmark.hashing import content_hash
 from benchmark.launch import fit
 from benchmark.store import ResultsStore
-from benchmark.streams import WARM_STREAM, StepDataset
+from benchmark.streams import StepDataset
 from benchmark.tokens import PreparedData
 from benchmark.trial import Trial, build_module
 from benchmark.workloads import Workload
@@ -31,10 +31,11 @@ def ensure_warm_start(workload: Workload, data: PreparedData, seed: int, hw: Har
     path = warm_start_path(workload, data, seed)
     if path is None or path.exists():
         return path
-    trial = Trial("warm-start", workload, "adamw", (("lr", workload.warm_start_lr), ("schedule", "constant")),
+    trial = Trial("warm-start", workload, "adamw",
+                  (("lr", workload.warm_start_lr), ("schedule", "constant"), ("warmup", 0.05)),
                   workload.warm_start_k, seed, corpus=data.corpus.key())
     module = build_module(trial, data, None, workload.warm_start_steps)
-    dataset = StepDataset(trial.train_stream(data, WARM_STREAM), trial.k, 0, workload.warm_start_steps)
+    dataset = StepDataset(trial.stream(data, "warm"), trial.k, 0, workload.warm_start_steps)
     fit(module, dataset, Hardware(accelerator=hw.accelerator))
     Checkpoint(model=cpu_state(module.model)).save(path)
     return path

@@ -4,6 +4,7 @@ or the command line. A workload's ``version`` changes whenever anything that mov
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from benchmark import BenchError
 from benchmark.hashing import content_hash
@@ -30,7 +31,7 @@ class Workload:
     warm_start_k: int = 1
     warm_start_lr: float = 3e-3
     hub_corpus: str | None = None
-    allow_builtin_corpus: bool = False  # CPU presets may fall back to pydoc_data when offline
+    allow_builtin_corpus: bool = False  # CPU presets default to python-stdlib (no --data, no hub corpus)
     train_chars: int | None = None  # cap on training text (None: the whole split)
     validation_chars: int | None = 4_000_000
     tokenizer_chars: int = 8_000_000
@@ -49,6 +50,10 @@ class Workload:
     def tokens_per_step(self, k: int) -> int:
         return k * self.micro_batch * self.seq_len
 
+    def warm_start_sequences(self) -> int:
+        """Training sequences the shared warm start reads (from the start of each seed's order)."""
+        return max(0, self.warm_start_steps) * self.warm_start_k * self.micro_batch
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["ks"], d["targets"] = list(self.ks), list(self.targets)
@@ -62,7 +67,7 @@ class Workload:
 # The paper's 45M setting (DESIGN §2); the 150M preset differs only in the model.
 _PAPER_45M = Workload(
     name="45m",
-    version=1,
+    version=2,  # 2: separate q/k/v projections, tanh GELU, the release's baselines, single-epoch streams
     description="Paper scale (GPU): 45M parameters, micro-batch 32x1024, K up to 122 (~4M tokens/step)",
     model="45m",
     vocab_size=32000,  # as the paper: T5's 32000 ids (its 100 sentinel ids never occur in plain text)
@@ -89,7 +94,7 @@ PRESETS: dict[str, Workload] = {
     for w in (
         Workload(
             name="smoke",
-            version=1,
+            version=3,  # 3: as 45m's version 2 (2 was the calibrated version 1)
             description="CI smoke test: a 0.16M-parameter model, seconds per trial",
             model="smoke",
             vocab_size=512,
@@ -108,7 +113,7 @@ PRESETS: dict[str, Workload] = {
         ),
         Workload(
             name="cpu",
-            version=2,
+            version=4,  # 4: as 45m's version 2, and a 64K-token validation set (3 was the calibrated 2)
             description="CPU benchmark: a 0.16M-parameter model on short sequences, K up to 16",
             model="cpu",
             vocab_size=512,
@@ -117,7 +122,7 @@ PRESETS: dict[str, Workload] = {
             ks=(4, 16),
             max_steps=60,
             eval_every=3,
-            val_tokens=32_768,
+            val_tokens=65_536,
             targets=(5.5, 5.0, 4.6),
             targets_source="uncalibrated",
             warm_start_steps=100,
@@ -139,19 +144,20 @@ PRESETS: dict[str, Workload] = {
 }
 
 
-def calibrated(preset: Workload, corpus: str | None) -> Workload:
-    """The preset with the targets ``bench calibrate`` froze for this corpus, if any (targets depend on
-    the corpus: a loss in nats on Wikipedia is not one on Python's docs)."""
-    entry = calibrated_entry(preset.name, corpus)
-    if not entry or entry.get("version", 0) <= preset.version:
-        return preset
-    return replace(
-        preset, version=entry["version"], targets=tuple(entry["targets"]),
-        targets_source=f"calibrated {entry['calibrated_at']} on {corpus}: {entry['command']}",
-    )
+def calibrated(preset: Workload, corpus_key: str | None, local_targets: Path | None = None) -> Workload:
+    """The preset with the targets calibrated for exactly this corpus (name and content fingerprint, as
+    ``Corpus.key()``), if any: shipped ones first, then those of ``local_targets`` (a results folder's own
+    calibrations). Targets depend on the text: a loss in nats on Wikipedia is not one on Python source,
+    and another Python's standard library is another corpus."""
+    for path in (None, local_targets):
+        entry = calibrated_entry(preset.name, corpus_key, path)
+        if entry and entry.get("version", 0) > preset.version:
+            return replace(preset, version=entry["version"], targets=tuple(entry["targets"]),
+                           targets_source=f"calibrated {entry['calibrated_at']} on {corpus_key}: {entry['command']}")
+    return preset
 
 
-def get_workload(name: str, corpus: str | None = None) -> Workload:
+def get_workload(name: str, corpus_key: str | None = None, local_targets: Path | None = None) -> Workload:
     if name not in PRESETS:
         raise BenchError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
-    return calibrated(PRESETS[name], corpus)
+    return calibrated(PRESETS[name], corpus_key, local_targets)

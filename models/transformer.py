@@ -75,7 +75,11 @@ class Attention(nn.Module):
         super().__init__()
         self.n_heads = cfg.n_heads
         self.head_dim = cfg.d_model // cfg.n_heads
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        # Separate projections as in the release (wq, wk, wv, wo): a fused qkv matrix would make Muon
+        # orthogonalise the three together and give SOAP one 3d x 3d factor.
+        self.wq = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.wk = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.wv = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         # QK-LayerNorm as in the release: over the whole q (and k) projection, all heads together, with
         # scale and bias, before RoPE. It keeps attention logits bounded.
@@ -87,8 +91,8 @@ class Attention(nn.Module):
 
     def forward(self, x_BxTxD: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BxTxD.shape
-        q_BxTxD, k_BxTxD, v_BxTxD = self.qkv(x_BxTxD).chunk(3, dim=-1)
-        q_BxTxD, k_BxTxD = self.q_norm(q_BxTxD), self.k_norm(k_BxTxD)
+        q_BxTxD, k_BxTxD = self.q_norm(self.wq(x_BxTxD)), self.k_norm(self.wk(x_BxTxD))
+        v_BxTxD = self.wv(x_BxTxD)
         q, k, v = (t.view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for t in (q_BxTxD, k_BxTxD, v_BxTxD))
         q = apply_rope(q, self.rope_cos, self.rope_sin)  # (B, N, T, H)
         k = apply_rope(k, self.rope_cos, self.rope_sin)
@@ -103,7 +107,7 @@ class MLP(nn.Module):
         self.down = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
 
     def forward(self, x_BxTxD: torch.Tensor) -> torch.Tensor:
-        return self.down(F.gelu(self.up(x_BxTxD)))
+        return self.down(F.gelu(self.up(x_BxTxD), approximate="tanh"))  # the release's (Flax) default GELU
 
 
 class Block(nn.Module):

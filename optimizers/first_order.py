@@ -19,9 +19,9 @@ from optimizers.schedule import warmup_then_decay
 class FirstOrderHyper:
     """What ``FirstOrder.step`` reads: global gradient clipping and the learning-rate schedule."""
 
-    grad_clip: float = 1.0
-    schedule: str = "cosine"  # "cosine" or "constant"
-    warmup: float = 0.05  # fraction of the step budget
+    grad_clip: float = 1.0  # each of the backend's clip groups to this global norm; 0 disables
+    schedule: str = "constant"  # "constant" (the release, from the AdamW warm start) or "cosine"
+    warmup: float = 0.0  # fraction of the step budget
     final_lr: float = 0.1  # cosine floor, as a fraction of lr
 
 
@@ -48,6 +48,10 @@ class FirstOrder(Backend):
     @abstractmethod
     def build_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]: ...
 
+    def clip_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters clipped together to ``grad_clip`` (the release clips per optimizer chain)."""
+        return [self.params]
+
     @classmethod
     def expected_costs(cls, model: nn.Module, hp: Any, k: int) -> Costs:
         return Costs(forward=k, backward=k)  # one forward and one backward per micro-batch
@@ -69,7 +73,8 @@ class FirstOrder(Backend):
         grads = [p.grad for p in self.params if p.grad is not None]
         ctx.reducer.mean_tensors_(grads)
         if self.hp.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.hp.grad_clip)
+            for group in self.clip_groups():
+                torch.nn.utils.clip_grad_norm_(group, self.hp.grad_clip)
         mult = self.lr_multiplier()
         for opt in self.optimizers:
             for group in opt.param_groups:

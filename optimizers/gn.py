@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from optimizers.curvature import StageMap, linearized_gradient
-from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_blocks, inner_lr_multiplier
+from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_groups, inner_lr_multiplier
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
 from optimizers.linesearch import candidates, line_search, searches
-from optimizers.partition import check_ownership, hidden_matrix_names
+from optimizers.partition import check_ownership, muon_split
 from optimizers.registry import register
 
 
@@ -74,11 +74,10 @@ class GaussNewtonBase(Backend):
         live = dict(model.named_parameters())
         # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
         self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
-        self.optimizers = build_inner_optimizers(hp, self.inner, hidden_matrix_names(model))
+        split = muon_split(model)
+        self.optimizers = build_inner_optimizers(hp, self.inner, split)
         check_ownership([[live[n] for n in self.names]], [p for p in model.parameters() if p.requires_grad])
-        # a block of inner leaves per stage group, for clipping
-        self.blocks = [[self.inner[n] for s in g for n in self.smap.names[s].values()]
-                       for g in self.groups(len(self.smap))]
+        self.clip_groups = [[self.inner[n] for n in names] for names in self.clip_names(split)]
         self.outer_steps = 0
         self.inner_steps = 0
         self.damping = hp.damping
@@ -93,6 +92,10 @@ class GaussNewtonBase(Backend):
     @classmethod
     def groups(cls, n_stages: int) -> list[list[int]]:
         """Stage groups solved independently: one group of every stage (full GN) or one per stage."""
+        raise NotImplementedError
+
+    def clip_names(self, split) -> list[list[str]]:
+        """Parameter names whose inner gradients are clipped together."""
         raise NotImplementedError
 
     @classmethod
@@ -173,7 +176,7 @@ class GaussNewtonBase(Backend):
         ctx.reducer.mean_tensors_(flat)  # every batch-dependent product, averaged over processes
         for n, g in zip(names, flat):
             self.inner[n].grad = g + self.damping * delta[n] if self.damping > 0 else g
-        clip_blocks(self.optimizers, self.blocks, self.hp.inner_clip)
+        clip_groups(self.clip_groups, self.hp.inner_clip)
         mult = inner_lr_multiplier(self.hp, i, len(ctx.microbatches), self.inner_steps, self.total_steps)
         for o in self.optimizers:
             for group in o.param_groups:
@@ -237,6 +240,9 @@ class GaussNewton(GaussNewtonBase):
     def groups(cls, n_stages):
         return [list(range(n_stages))]
 
+    def clip_names(self, split):
+        return [split.embed_head, [n for n in self.names if n not in split.embed_head]]  # the release's groups
+
 
 @dataclass(frozen=True)
 class ProxLinearHyper(GNHyper):
@@ -264,3 +270,6 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     @classmethod
     def groups(cls, n_stages):
         return [[s] for s in range(n_stages)]
+
+    def clip_names(self, split):
+        return [list(names.values()) for names in self.smap.names]  # each stage its own group, as the release

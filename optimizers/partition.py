@@ -1,26 +1,43 @@
 """Which optimizer owns which parameter. Every parameter has exactly one owner: the groups of a backend
-cover the model's trainable parameters and never overlap (asserted wherever parameters are split)."""
+cover the model's trainable parameters and never overlap (asserted wherever parameters are split).
+
+The release splits a transformer three ways (its ``muon`` optimizer): the hidden 2-D matrices of the
+blocks (Muon), the embedding and the head (AdamW), and every other parameter, the 1-D norm scales and
+biases (Adam with Nesterov momentum, inside optax's muon).
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from torch import nn
 
 
+class MuonSplit(NamedTuple):
+    """Parameter names by role (each list in model order)."""
+
+    hidden: list[str]  # 2-D matrices of the transformer blocks
+    embed_head: list[str]  # the embedding and the output head
+    vectors: list[str]  # everything else: norm scales and biases, the final norm
+
+    def select(self, params: dict[str, nn.Parameter]) -> tuple[list, list, list]:
+        return tuple([params[n] for n in names] for names in self)
+
+
+def muon_split(model: nn.Module) -> MuonSplit:
+    embed_head = {id(p) for m in (model.embed, model.head) for p in m.parameters()}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    split = MuonSplit([n for n, p in named if id(p) not in embed_head and p.ndim == 2],
+                      [n for n, p in named if id(p) in embed_head],
+                      [n for n, p in named if id(p) not in embed_head and p.ndim != 2])
+    params = dict(named)
+    check_ownership(list(split.select(params)), [p for _, p in named])
+    return split
+
+
 def hidden_matrix_names(model: nn.Module) -> set[str]:
     """Names of the hidden 2-D matrices of the transformer blocks (not the embedding nor the head)."""
-    embed_head = {id(p) for m in (model.embed, model.head) for p in m.parameters()}
-    return {n for n, p in model.named_parameters() if p.ndim == 2 and id(p) not in embed_head}
-
-
-def partition_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Hidden 2-D matrices of the transformer blocks vs everything else (embedding, head, norms)."""
-    hidden_names = hidden_matrix_names(model)
-    hidden, rest = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (hidden if name in hidden_names else rest).append(p)
-    check_ownership([hidden, rest], [p for p in model.parameters() if p.requires_grad])
-    return hidden, rest
+    return set(muon_split(model).hidden)
 
 
 def check_ownership(groups: list[list[nn.Parameter]], every: list[nn.Parameter]) -> None:

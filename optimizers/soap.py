@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.partition import optimizer_groups
 from optimizers.registry import register
 
 _REFRESH = ("power_qr", "eigh")
@@ -250,11 +251,11 @@ class SOAP(torch.optim.Optimizer):
 @dataclass(frozen=True)
 class SOAPHyper(FirstOrderHyper):
     lr: float = 1e-2
-    beta1: float = 0.95
+    beta1: float = 0.9
     beta2: float = 0.95
     shampoo_beta: float = -1.0  # negative: use beta2
     eps: float = 1e-8
-    weight_decay: float = 0.0
+    weight_decay: float = 1e-4
     precondition_frequency: int = 10
     max_precond_dim: int = 10000
     adam_lr_ratio: float = 1.0  # lr of the AdamW side (1-D parameters) relative to lr
@@ -265,7 +266,7 @@ class SOAPBackend(FirstOrder):
     name = "soap"
     Hyper = SOAPHyper
     search_space = {"lr": [3e-3, 1e-2, 3e-2]}
-    description = "SOAP: Adam in Shampoo's eigenbasis (preconditioner every 10 steps); AdamW on 1-D"
+    description = "SOAP: Adam in Shampoo's eigenbasis (preconditioner every 10 steps); AdamW on 1-D; clip per chain"
 
     def build_optimizers(self, model):
         hp = self.hp
@@ -289,3 +290,6 @@ class SOAPBackend(FirstOrder):
                 )
             )
         return optimizers
+
+    def clip_groups(self):
+        return optimizer_groups(self.optimizers)  # matrices and 1-D parameters apart, as the release

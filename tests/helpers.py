@@ -14,10 +14,10 @@ from models.transformer import Transformer, lm_loss, model_config
 from optimizers.interface import Costs, StepContext
 
 
-def real_batches(data, n: int, m: int, seq_len: int, vocab: int, seed: int = 0, stream: int = 0):
+def real_batches(data, n: int, m: int, seq_len: int, vocab: int, seed: int = 0):
     """n micro-batches of m real-text sequences, token ids folded into ``vocab``."""
     seqs = PackedSequences(data.train_path, seq_len, data.vocab_size)
-    s = MicroBatchStream(seqs, m, seed, stream)
+    s = MicroBatchStream(seqs, m, seed)
     return [s.microbatch(g) % vocab for g in range(n)]
 
 
@@ -26,7 +26,7 @@ class Drawer:
 
     def __init__(self, data, m, seq_len, vocab, seed=0):
         seqs = PackedSequences(data.train_path, seq_len, data.vocab_size)
-        self.stream, self.vocab, self.cursor = MicroBatchStream(seqs, m, seed, stream=1), vocab, 0
+        self.stream, self.vocab, self.cursor = MicroBatchStream(seqs, m, seed, backward=True), vocab, 0
 
     def __call__(self, n):
         out = [self.stream.microbatch(self.cursor + j) % self.vocab for j in range(n)]

@@ -19,12 +19,12 @@ def test_targets_sit_at_the_worst_median_and_a_quarter_and_half_way_back():
 
 
 @pytest.mark.slow
-def test_a_calibration_freezes_what_tuned_adamw_reaches(tmp_path, monkeypatch, enwiki, smoke_data):
+def test_a_calibration_freezes_what_tuned_adamw_reaches(tmp_path, monkeypatch, text_data, smoke_data):
     preset = dataclasses.replace(PRESETS["smoke"], name="calib-test", ks=(1, 2), max_steps=6, eval_every=3,
                                  val_tokens=4096)
     monkeypatch.setitem(PRESETS, "calib-test", preset)
     monkeypatch.setattr(targets, "TARGETS_FILE", tmp_path / "targets.json")
-    entry = calibrate("calib-test", str(enwiki), 2, tmp_path / "R", "cpu")
+    entry = calibrate("calib-test", text_data, 2, tmp_path / "R", "cpu")
 
     runs = [r["run"] | {"initial": r["evals"][0]["val_loss"]} for r in ResultsStore(tmp_path / "R").records()[0]]
     assert len(runs) == 2 * 3 + 2  # three learning rates per K, then one more seed of the best
@@ -40,5 +40,6 @@ def test_a_calibration_freezes_what_tuned_adamw_reaches(tmp_path, monkeypatch, e
         assert entry["adamw"][str(k)]["median"] == pytest.approx(medians[-1])
     assert entry["targets"] == targets_from(medians, statistics.median(initials))
     assert entry["targets"][-1] == math.ceil(100 * max(medians)) / 100
-    calibrated = get_workload("calib-test", "enwiki-2015")
+    assert entry["corpus_key"] == smoke_data[1].corpus.key()
+    calibrated = get_workload("calib-test", entry["corpus_key"])
     assert calibrated.targets == tuple(entry["targets"]) and calibrated.version == preset.version + 1

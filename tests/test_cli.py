@@ -50,25 +50,30 @@ def test_list_names_everything():
 
 
 @pytest.mark.slow
-def test_smoke_suite_end_to_end(tmp_path, enwiki):
+def test_smoke_suite_end_to_end(tmp_path, text_data):
     R, out_dir = tmp_path / "R", tmp_path / "O"
     args = ["run", "--suite", "iteration-complexity", "--preset", "smoke", "--optimizers", "adamw",
-            "--data", str(enwiki), "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
+            "--data", text_data, "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
     runs, evals = ResultsStore(R).load()
     assert len(runs) == 8 and set(runs["k"]) == {1, 4}  # 3 tuning settings x 2 batch sizes + 1 seed rerun each
     assert sorted(runs["role"]) == ["seed"] * 2 + ["tune"] * 6
     assert runs["status"].isin(["reached", "budget"]).all()
+    from benchmark.corpus import resolve_corpus
     from benchmark.workloads import get_workload
 
-    loose = f"{get_workload('smoke', 'enwiki-2015').targets[0]:g}"
+    corpus = resolve_corpus(text_data, None, True)
+    workload = get_workload("smoke", corpus.key())
+    assert workload.targets_source.startswith("calibrated")  # shipped targets: nothing calibrated first
+    loose = f"{workload.targets[0]:g}"
     assert runs[f"steps_to_{loose}"].notna().any()
     assert evals.groupby("run_id")["step"].min().eq(0).all()
     rec = json.loads(next((R / "runs").glob("*.json")).read_text())["run"]
     for field in ("code_version", "libraries", "device", "corpus", "workload_config", "hparams", "costs"):
         assert field in rec
-    assert rec["corpus"]["name"] == "enwiki-2015"
+    assert rec["corpus"]["name"] == corpus.name and rec["corpus"]["fingerprint"] == corpus.fingerprint()
+    assert 0 < rec["tokens_read"] <= rec["tokens_available"]  # one epoch at most
     assert rec["costs"]["backward"] == rec["costs"]["forward"] > 0  # AdamW: one backward per forward
     mtimes = {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")}
 

@@ -5,10 +5,13 @@ import dataclasses
 
 import pytest
 
-from benchmark.estimate import estimate
+from benchmark.estimate import estimate, reads, rereads, tokens_available
 from benchmark.hardware import Hardware
 from benchmark.store import ResultsStore
+from benchmark.suites import iteration_complexity
+from benchmark.sweep import prepare_workload, resolve_workload
 from benchmark.trial import Trial, run_trial
+from optimizers import registry
 
 
 @pytest.mark.slow
@@ -22,5 +25,20 @@ def test_a_trial_records_the_passes_and_tokens_its_plan_estimated(name, smoke_da
     run = run_trial(trial, data, ResultsStore(tmp_path), Hardware("cpu"), None)["run"]
     assert run["steps_run"] == w.max_steps
     assert run["costs"]["tokens"] == planned["tokens"]
+    assert run["tokens_read"] == planned["tokens"] + planned["warm_start_tokens"] <= run["tokens_available"]
     assert run["costs"]["forward_equivalents"] == pytest.approx(planned["fwd_equiv"], rel=1e-9)
     assert planned["memory_gib"] > 0 and planned["flops"] > 0
+
+
+@pytest.mark.slow
+def test_the_default_cpu_plan_reads_no_training_token_twice_and_a_tiny_corpus_would():
+    plans = {}
+    for data in ("python-stdlib", "pydoc-topics"):
+        w, corpus = resolve_workload("cpu", data)
+        available = tokens_available(w, prepare_workload(w, corpus))
+        tuning = iteration_complexity(w, sorted(registry()), seeds=3, corpus=corpus.key()).tuning
+        plans[data] = (rereads(tuning, available), max(reads(t) for t in tuning), available)
+    lines, most, available = plans["python-stdlib"]
+    assert lines == [] and most < available  # seed reruns repeat tuned settings: the same reads
+    lines, most, available = plans["pydoc-topics"]
+    assert lines and most > available and "some twice" in lines[0]

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from optimizers import get_backend, make_hyper
+from optimizers.adam_nesterov import AdamNesterov
 from optimizers.linesearch import candidates
+from optimizers.partition import muon_split
 from tests.helpers import SMALL, Drawer, T, V, context, dense_gauss_newton, real_batches, tiny_model
 
 
@@ -62,3 +64,24 @@ def test_unknown_inner_settings_fail_when_built():
     for bad in ({"inner_optimizer": "lbfgs"}, {"inner_schedule": "linear"}):
         with pytest.raises(ValueError, match="valid:"):
             cls(tiny_model(), make_hyper(cls, bad), 5)
+
+
+@pytest.mark.parametrize("name", ["gn", "layerwise-gn"])
+def test_the_inner_solver_is_the_release_muon_chain_clipped_in_the_release_groups(name):
+    model = tiny_model()
+    cls = get_backend(name)
+    backend = cls(model, make_hyper(cls, {}), 5)
+    split = muon_split(model)
+    muon, adamw, nesterov = backend.optimizers
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert isinstance(nesterov, AdamNesterov)
+    for opt, names in zip(backend.optimizers, split):
+        assert [p for g in opt.param_groups for p in g["params"]] == [backend.inner[n] for n in names]
+        assert all(g["betas"] == (0.9, 0.999) and g["weight_decay"] == 0.001 for g in opt.param_groups
+                   if "betas" in g)
+    groups = [{n for n, leaf in backend.inner.items() if any(leaf is p for p in group)} for group in backend.clip_groups]
+    if name == "gn":
+        assert groups == [set(split.embed_head), set(split.hidden) | set(split.vectors)]
+    else:
+        assert groups == [set(names.values()) for names in backend.smap.names]
+        assert groups[0] == {"embed.weight"} and groups[-1] == {"head.weight"}

@@ -11,7 +11,7 @@ import torch
 from benchmark.hardware import Hardware
 from benchmark.launch import RANK_VARIABLES, fit, is_worker_process, started_by_launcher
 from benchmark.store import ResultsStore
-from benchmark.streams import TRAIN_STREAM, StepDataset
+from benchmark.streams import StepDataset
 from benchmark.trial import Trial, build_module, run_trial
 from models.lightning import BenchModule
 from optimizers import registry
@@ -83,4 +83,4 @@ def test_ranks_that_start_from_different_weights_are_refused(tiny_workload, monk
     module = build_module(trial, data, None, w.max_steps)
     module.__class__ = _Skewed
     with pytest.raises(Exception, match="start from different weights"):
-        fit(module, StepDataset(trial.train_stream(data, TRAIN_STREAM), 2, 0, 2), Hardware("cpu", 2))
+        fit(module, StepDataset(trial.stream(data, "train"), 2, 0, 2), Hardware("cpu", 2))

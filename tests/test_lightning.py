@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from benchmark.hardware import Hardware
 from benchmark.launch import fit
-from benchmark.streams import TRAIN_STREAM, StepDataset
+from benchmark.streams import StepDataset
 from benchmark.trial import Trial, build_module
 
 
@@ -24,7 +24,7 @@ def test_each_step_is_counted_and_logged(trial):
     trial, data = trial
     w = trial.workload
     module = build_module(trial, data, None, w.max_steps)
-    fit(module, StepDataset(trial.train_stream(data, TRAIN_STREAM), trial.k, 0, w.max_steps), Hardware("cpu"))
+    fit(module, StepDataset(trial.stream(data, "train"), trial.k, 0, w.max_steps), Hardware("cpu"))
     assert module.step_idx == 3 and [s["step"] for s in module.step_log] == [1, 2, 3]
     tokens_per_microbatch = w.micro_batch * w.seq_len
     assert module.draw_cursor == 3  # one fresh line-search micro-batch per step
@@ -38,7 +38,7 @@ def test_each_step_is_counted_and_logged(trial):
 def test_validation_loss_is_the_models_mean_token_loss(trial):
     trial, data = trial
     module = build_module(trial, data, None, 3)
-    stream = trial.train_stream(data, TRAIN_STREAM)
+    stream = trial.stream(data, "train")
     batches = [stream.microbatch(g) for g in range(3)]
     with torch.no_grad():
         losses = [F.cross_entropy(module.model(b[:, :-1]).flatten(0, 1), b[:, 1:].flatten(), reduction="sum")

@@ -2,28 +2,31 @@
 
 import pytest
 
-from optimizers.partition import check_ownership, hidden_matrix_names, partition_parameters
+from optimizers.partition import check_ownership, hidden_matrix_names, muon_split
 from tests.helpers import tiny_model
 
 
-def test_hidden_matrices_are_the_blocks_2d_weights_and_the_rest_is_everything_else():
+def test_the_release_split_hidden_matrices_embedding_and_head_and_vectors():
     model = tiny_model()
-    hidden, rest = partition_parameters(model)
-    names = {id(p): n for n, p in model.named_parameters()}
-    assert {names[id(p)] for p in hidden} == hidden_matrix_names(model)
-    assert all(n.startswith("blocks.") and p.ndim == 2 for n, p in model.named_parameters() if id(p) in map(id, hidden))
-    assert {names[id(p)] for p in rest} >= {"embed.weight", "head.weight", "final_norm.weight"}
-    assert len(hidden) + len(rest) == len(list(model.parameters()))
+    split = muon_split(model)
+    params = dict(model.named_parameters())
+    assert split.embed_head == ["embed.weight", "head.weight"]
+    assert set(split.hidden) == hidden_matrix_names(model)
+    assert all(n.startswith("blocks.") and params[n].ndim == 2 for n in split.hidden)
+    assert {"blocks.0.attn.wq.weight", "blocks.1.mlp.down.weight"} <= set(split.hidden)
+    assert all(params[n].ndim == 1 for n in split.vectors) and "final_norm.weight" in split.vectors
+    assert sorted(split.hidden + split.embed_head + split.vectors) == sorted(params)
 
 
 def test_overlapping_or_missing_owners_are_refused():
     model = tiny_model()
-    hidden, rest = partition_parameters(model)
+    hidden, embed_head, vectors = muon_split(model).select(dict(model.named_parameters()))
     every = list(model.parameters())
+    check_ownership([hidden, embed_head, vectors], every)
     with pytest.raises(AssertionError, match="owned by two"):
-        check_ownership([hidden, rest, hidden[:1]], every)
+        check_ownership([hidden, embed_head, vectors, hidden[:1]], every)
     with pytest.raises(AssertionError, match="1 parameters have no optimizer"):
-        check_ownership([hidden, rest[1:]], every)
+        check_ownership([hidden, embed_head, vectors[1:]], every)
     stranger = next(tiny_model(seed=1).parameters())
     with pytest.raises(AssertionError, match="1 are not the model's"):
-        check_ownership([hidden, rest, [stranger]], every)
+        check_ownership([hidden, embed_head, vectors, [stranger]], every)

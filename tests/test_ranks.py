@@ -56,9 +56,9 @@ def _free_port() -> int:
 class _Sweep:
     """The two-process sweep of these tests (gn and adamw, warm start, a seed rerun), as a command."""
 
-    def __init__(self, tmp_path, enwiki) -> None:
+    def __init__(self, tmp_path, text_data) -> None:
         self.cmd = [sys.executable, str(_launcher(tmp_path)), "run", "--preset", "ddp-warm", "--optimizers",
-                    "gn,adamw", "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", str(enwiki)]
+                    "gn,adamw", "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", text_data]
         # one thread per process everywhere, so that the launches differ in nothing but how they were launched
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         self.env.pop("OPTBENCH_DDP_START", None)
@@ -71,7 +71,7 @@ class _Sweep:
         return subprocess.Popen([*self.cmd, *extra, "--results", str(results)], **popen)
 
 
-def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp_path, enwiki):
+def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp_path, text_data):
     """Three ways of running one two-process sweep give the same records, bit for bit:
     - uninterrupted, ``--devices 2`` (Lightning launches the second process);
     - two "nodes" (``--num-nodes 2``, one command each) that share no folder: node 1 has its own results
@@ -79,7 +79,7 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
       skipped without unpairing the ranks;
     - ``--devices 2`` killed (both processes) mid-trial, then run again: it resumes from rank 0's checkpoint.
     """
-    sweep = _Sweep(tmp_path, enwiki)
+    sweep = _Sweep(tmp_path, text_data)
     clean = sweep.run(tmp_path / "clean", "--devices", "2")
     assert clean.returncode == 0, clean.stderr
     reference = record_summary(tmp_path / "clean")
@@ -133,7 +133,7 @@ def _a_killed_sweep_resumes(sweep: _Sweep, killed, reference) -> None:
     assert record_summary(killed) == reference
 
 
-def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, enwiki):
+def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, text_data):
     """Node 1 given another corpus than node 0: both stop before any trial, each with one error line."""
     port = str(_free_port())
     nodes = [
@@ -143,7 +143,7 @@ def test_nodes_that_tokenized_different_text_stop_with_one_line(tmp_path, enwiki
                          env={**os.environ, "NODE_RANK": str(n), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
                               "OPTBENCH_CACHE": str(tmp_path / f"cache{n}"), "OMP_NUM_THREADS": "1"},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n, data in enumerate((enwiki, "pydoc-topics"))
+        for n, data in enumerate((text_data, "pydoc-topics"))
     ]
     outputs = [p.communicate(timeout=300) for p in nodes]
     assert [p.returncode for p in nodes] == [2, 2], outputs

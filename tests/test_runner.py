@@ -40,10 +40,10 @@ class Explode(AdamW):
 
 
 @pytest.mark.slow
-def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, enwiki):
+def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, text_data):
     register(Explode)
     try:
-        run_suite("iteration-complexity", "smoke", "explode,adamw", 1, str(enwiki), tmp_path, Hardware("cpu"),
+        run_suite("iteration-complexity", "smoke", "explode,adamw", 1, text_data, tmp_path, Hardware("cpu"),
                   tune_budget=1)
     finally:
         unregister("explode")
@@ -56,9 +56,9 @@ def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, enwiki)
 
 
 @pytest.mark.slow
-def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, enwiki):
+def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, text_data):
     cmd = [sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "gn,adamw",
-           "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", str(enwiki)]
+           "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", text_data]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     assert subprocess.run([*cmd, "--results", str(clean)], env=env, capture_output=True).returncode == 0

@@ -12,16 +12,37 @@ def test_microbatch_order_is_a_function_of_the_seed(smoke_data):
     seqs = PackedSequences(d.train_path, w.seq_len, d.vocab_size)
     a, b = MicroBatchStream(seqs, 8, seed=0), MicroBatchStream(seqs, 8, seed=0)
     c = MicroBatchStream(seqs, 8, seed=1)
-    ls = MicroBatchStream(seqs, 8, seed=0, stream=1)
     assert all(np.array_equal(a.microbatch(g), b.microbatch(g)) for g in (0, 5, 1000))
     assert not np.array_equal(a.microbatch(3), c.microbatch(3))
-    assert not np.array_equal(a.microbatch(3), ls.microbatch(3))
     mb = a.microbatch(7)
     assert mb.shape == (8, w.seq_len + 1) and mb.max() < w.vocab_size
-    # one epoch visits every sequence exactly once
-    n = seqs.num_sequences
-    seen = np.concatenate([a._perm(0)[i : i + 8] for i in range(0, n - n % 8, 8)])
-    assert len(set(seen.tolist())) == len(seen)
+
+
+def _rows(stream, n_batches):
+    """The sequence indices the first ``n_batches`` micro-batches read, checked against their tokens."""
+    n = stream.seqs.num_sequences
+    out = []
+    for g in range(n_batches):
+        positions = [stream.position(p) for p in range(g * stream.micro_batch, (g + 1) * stream.micro_batch)]
+        idx = [int(stream._perm(i // n)[i % n]) for i in positions]
+        assert np.array_equal(stream.microbatch(g), stream.seqs.get(np.array(idx)))
+        out += idx
+    return out
+
+
+def test_warm_start_trial_and_draws_read_disjoint_sequences_until_the_corpus_is_exhausted(smoke_data):
+    w, d = smoke_data
+    seqs = PackedSequences(d.train_path, w.seq_len, d.vocab_size)
+    n, m = seqs.num_sequences, 8
+    warm = MicroBatchStream(seqs, m, seed=0)
+    train = MicroBatchStream(seqs, m, seed=0, start=5 * m)
+    draw = MicroBatchStream(seqs, m, seed=0, backward=True)
+    budget = (n // m - 5) // 2  # micro-batches the trial and its draws may each read
+    reads = _rows(warm, 5) + _rows(train, budget) + _rows(draw, budget)
+    assert len(set(reads)) == len(reads)  # not one sequence twice
+    assert _rows(train, 1) == _rows(warm, 6)[-m:]  # the trial picks up where the warm start stopped
+    assert {draw.position(p) for p in range(m)} == set(range(n - m, n))
+    assert draw.position(n) == n and train.position(n) == n + 5 * m  # beyond the corpus: a second pass
 
 
 def test_validation_set_is_fixed(smoke_data):

@@ -30,3 +30,14 @@ def test_builtin_corpus_prepares_offline():
     d = prepare(c, 300, None, None, 200_000)
     assert d.info["train_tokens"] > 10_000 and d.info["validation_documents"] >= 1
     assert Path(d.validation_path).stat().st_size > 0
+
+
+def test_the_embedded_corpus_tokenizes_to_the_same_arrays_twice(tmp_path, monkeypatch):
+    corpus = resolve_corpus("python-stdlib", None, True)
+    digests = []
+    for cache in ("one", "two"):  # two fresh caches: tokenizer trained and text packed from scratch each time
+        monkeypatch.setenv("OPTBENCH_CACHE", str(tmp_path / cache))
+        d = prepare(corpus, 300, 400_000, 100_000, 200_000)
+        digests.append((d.info["tokens_sha256"], file_hash(d.tokenizer_path)))
+        assert d.info["validation_tokens"] > 10_000 and d.corpus.key() == corpus.key()
+    assert digests[0] == digests[1]

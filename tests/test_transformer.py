@@ -9,7 +9,7 @@ from models.transformer import PRESETS, Transformer, apply_rope, lm_loss, model_
 
 def expected_params(cfg) -> int:
     d, f, v, n = cfg.d_model, cfg.d_ff, cfg.vocab_size, cfg.n_layers
-    per_block = 4 * d * d + 2 * d * f + 2 * d + 2 * (2 * d)  # qkv+out, mlp, 2 RMSNorms, QK-LayerNorm w+b
+    per_block = 4 * d * d + 2 * d * f + 2 * d + 2 * (2 * d)  # wq, wk, wv, out; mlp; 2 RMSNorms; QK-LayerNorm w+b
     return 2 * v * d + n * per_block + d
 
 
@@ -95,3 +95,55 @@ def test_forward_mode_ad_through_attention():
     plus = f({n: p + eps * tangents[n] for n, p in params.items()})
     minus = f({n: p - eps * tangents[n] for n, p in params.items()})
     torch.testing.assert_close(jvp, (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
+def _fused_attention(attn, x_BxTxD):
+    """The attention of a model with one fused qkv projection, from the split weights."""
+    B, T, D = x_BxTxD.shape
+    qkv = torch.cat([attn.wq.weight, attn.wk.weight, attn.wv.weight])  # (3D, D)
+    q, k, v = (x_BxTxD @ qkv.T).chunk(3, dim=-1)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k, v = (t.view(B, T, attn.n_heads, attn.head_dim).transpose(1, 2) for t in (q, k, v))
+    q, k = apply_rope(q, attn.rope_cos, attn.rope_sin), apply_rope(k, attn.rope_cos, attn.rope_sin)
+    y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return attn.out(y.transpose(1, 2).reshape(B, T, D))
+
+
+def test_separate_projections_compute_what_the_fused_one_does():
+    torch.manual_seed(0)
+    model = Transformer(model_config("tiny")).double()
+    idx = torch.randint(0, 256, (2, 12))
+    split = model(idx)
+    for block in model.blocks:
+        block.attn.forward = lambda x, a=block.attn: _fused_attention(a, x)
+    torch.testing.assert_close(model(idx), split, rtol=1e-12, atol=1e-12)
+
+
+def _newton_schulz(g: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """Muon's quintic Newton-Schulz orthogonalisation (Jordan et al. 2024), written out in float64."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.double() / (g.norm() + 1e-7)
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    for _ in range(steps):
+        s = x @ x.T
+        x = a * x + (b * s + c * s @ s) @ x
+    return x.T if tall else x
+
+
+def test_muon_orthogonalises_each_projection_on_its_own():
+    torch.manual_seed(1)
+    model = Transformer(model_config("tiny"))
+    attn = model.blocks[0].attn
+    lm_loss(model(torch.randint(0, 256, (4, 16))), torch.randint(0, 256, (4, 16))).backward()
+    grads = {n: getattr(attn, n).weight.grad.clone() for n in ("wq", "wk", "wv")}
+    before = {n: getattr(attn, n).weight.detach().clone() for n in grads}
+    opt = torch.optim.Muon([getattr(attn, n).weight for n in grads], lr=1.0, momentum=0.0, nesterov=False,
+                           weight_decay=0.0)
+    opt.step()
+    fused = _newton_schulz(torch.cat(list(grads.values()))).chunk(3)
+    for (name, grad), fused_rows in zip(grads.items(), fused):
+        update = (before[name] - getattr(attn, name).weight.detach()).double()
+        own = _newton_schulz(grad)
+        assert ((update - own).norm() / own.norm()).item() < 0.05, name  # Muon's bf16 iteration vs float64
+        assert ((update - fused_rows).norm() / fused_rows.norm()).item() > 0.2, name  # not the joint one

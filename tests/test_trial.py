@@ -5,7 +5,7 @@ import pytest
 from benchmark.corpus import corpus_from_path
 from benchmark.suites import in_shard
 from benchmark.trial import Trial
-from benchmark.workloads import get_workload
+from benchmark.workloads import Workload, get_workload
 
 
 @pytest.fixture
@@ -17,11 +17,20 @@ def golden_corpus(tmp_path):
     return corpus_from_path(folder)
 
 
+# The smoke preset as it was defined at 798ce7b: a workload's identity is its fields, whatever the presets say now.
+SMOKE_AT_798CE7B = dict(
+    name="smoke", version=1, description="CI smoke test: a 0.16M-parameter model, seconds per trial", model="smoke",
+    vocab_size=512, seq_len=64, micro_batch=8, ks=(1, 4), max_steps=40, eval_every=2, val_tokens=16384,
+    targets=(5.5, 5.0), targets_source="uncalibrated", warm_start_steps=0, warm_start_k=1, warm_start_lr=0.003,
+    hub_corpus=None, allow_builtin_corpus=True, train_chars=2000000, validation_chars=400000,
+    tokenizer_chars=1000000, pretrained_tokenizer=None, divergence_factor=1.5, dtype="float32")
+
+
 def test_run_ids_and_shards_are_those_of_earlier_versions(golden_corpus):
     """Pinned values, computed by the code at 798ce7b: a record written then must still be found now."""
     assert golden_corpus.key() == "c:0e72cd78e8"
-    w = get_workload("smoke")  # the preset as defined in code (no calibrated targets for this corpus)
-    assert (w.key(), w.version) == ("cf6708e57b", 1)
+    w = Workload(**SMOKE_AT_798CE7B)
+    assert w.key() == "cf6708e57b"
     tune = Trial("iteration-complexity", w, "adamw", (("lr", 0.003),), 1, 0, role="tune", corpus=golden_corpus.key())
     assert tune.run_id == "smoke-adamw-k1-s0-84de2d65b6"
     assert [in_shard(tune, (i, 3)) for i in (1, 2, 3)] == [False, False, True]
@@ -31,7 +40,7 @@ def test_run_ids_and_shards_are_those_of_earlier_versions(golden_corpus):
 
 
 def test_the_identity_ignores_the_role_but_not_the_setting(golden_corpus):
-    w = get_workload("smoke")
+    w = get_workload("smoke", golden_corpus.key())
     base = Trial("iteration-complexity", w, "adamw", (("lr", 0.01),), 1, 0, role="tune", corpus=golden_corpus.key())
     assert Trial(**{**base.__dict__, "role": "seed"}).run_id == base.run_id
     for change in ({"hparams": (("lr", 0.03),)}, {"k": 4}, {"seed": 1}, {"numerics": "compile"}, {"corpus": "x"}):

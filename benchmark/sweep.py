@@ -1,0 +1,116 @@
+"""The trial loop shared by suites and calibrations: which corpus and targets a preset runs with, the
+prepared data, and ``run_trials``, which runs every trial that has no record yet and that no other
+process claims, under an overall progress bar with a per-trial one beneath it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from benchmark import BenchError
+from benchmark.corpus import HUB_CORPORA, Corpus, resolve_corpus
+from benchmark.hardware import Hardware
+from benchmark.ranks import Ranks
+from benchmark.store import ResultsStore
+from benchmark.tokens import PreparedData, prepare
+from benchmark.trial import Trial, run_trial
+from benchmark.warmstart import trial_start
+from benchmark.workloads import Workload, get_workload
+from optimizers import registry
+from optimizers.registry import UnknownBackend, get_backend
+
+console = Console(stderr=True)
+
+
+def parse_optimizers(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else sorted(registry())
+    for name in names:
+        try:
+            get_backend(name)
+        except UnknownBackend as exc:
+            raise BenchError(str(exc)) from None
+    return names
+
+
+def run_records(store: ResultsStore) -> dict[str, dict]:
+    """run id -> run record of every readable record in ``store``."""
+    records, _ = store.records()
+    return {r["run"]["run_id"]: r["run"] for r in records}
+
+
+def resolve_workload(preset: str, data: str | None, dry_run: bool = False,
+                     local_targets: Path | None = None) -> tuple[Workload, Corpus]:
+    """The preset with the targets calibrated on the corpus it will read (shipped, or in
+    ``local_targets``), and that corpus."""
+    workload = get_workload(preset)
+    try:
+        corpus = resolve_corpus(data, workload.hub_corpus, workload.allow_builtin_corpus)
+    except BenchError:
+        if not (dry_run and workload.hub_corpus and not data):
+            raise
+        # A plan needs no text: show it for the preset's hub corpus, which a real run must reach.
+        corpus = Corpus(name=workload.hub_corpus, kind="hub", hub_id=HUB_CORPORA[workload.hub_corpus])
+        print(f"note: {workload.hub_corpus} is unreachable from here; a real run needs the hub or --data PATH")
+    return get_workload(preset, corpus.key(), local_targets), corpus
+
+
+def prepare_workload(workload: Workload, corpus: Corpus) -> PreparedData:
+    with console.status(f"preparing {corpus.name} (tokenizer, packed tokens; cached after the first run)"):
+        return prepare(corpus, workload.vocab_size, workload.train_chars, workload.validation_chars,
+                       workload.tokenizer_chars, workload.pretrained_tokenizer)
+
+
+def _announce(trial: Trial, record: dict, seconds: float, progress: Progress) -> None:
+    run = record["run"]
+    reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}" for t, s in run["steps_to_target"].items())
+    final = run["final_val_loss"]
+    progress.console.print(f"{trial.describe()}: {run['status']} after {run['steps_run']} steps, "
+                           f"val {final if final is None else f'{final:.3f}'}, steps to target {{{reached}}} "
+                           f"({seconds:.0f}s)")
+
+
+def run_trials(trials: list[Trial], prepared: PreparedData, store: ResultsStore, hw: Hardware, label: str,
+               ranks: Callable[[], Ranks] | None = None) -> list[dict]:
+    """Run every trial of ``trials`` that has no record yet and that no other process claims; their records.
+    ``ranks`` connects the other ranks of a launched multi-process run (they then run each trial too)."""
+    records = []
+    todo = [t for t in trials if not store.has(t.run_id)]
+    if len(todo) < len(trials):
+        console.print(f"{label}: {len(trials) - len(todo)} of {len(trials)} trials already have records: skipped")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task(f"{label} trials", total=len(todo))
+        for trial in todo:
+            if not store.claim(trial.run_id):
+                console.print(f"{trial.run_id}: another process is running it, skipped")
+                progress.advance(overall)
+                continue
+            current = progress.add_task(f"  {trial.describe()}", total=trial.workload.max_steps)
+            try:
+                if store.has(trial.run_id):  # finished by another process since we listed
+                    continue
+                t0 = time.time()
+                start = trial_start(trial, prepared, store, hw)
+                with store.heartbeat(trial.run_id), ranks().lead(trial, start) if ranks else nullcontext():
+                    record = run_trial(trial, prepared, store, hw, start,
+                                       on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
+                records.append(record)
+                _announce(trial, record, time.time() - t0, progress)
+            finally:
+                store.release(trial.run_id)
+                progress.remove_task(current)
+                progress.advance(overall)
+    return records
