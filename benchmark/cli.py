@@ -54,8 +54,8 @@ def list_cmd() -> None:
         out.print(f"  {name:16} hub dataset {hub} ({cfg}), streamed when reachable")
     for name, what in BUILTIN_CORPORA.items():
         out.print(f"  {name:16} {what}")
-    out.print("  (no --data: the CPU presets read python-stdlib, the paper presets stream c4 from the hub)")
     out.print("  PATH             a folder of train*/validation* .jsonl(.gz)/.txt/.parquet files, or one file")
+    out.print("  (no --data: the CPU presets read python-stdlib, the paper presets stream c4 from the hub)")
 
 
 @app.command()
