@@ -1,6 +1,7 @@
 """Running a suite (benchmark/runner.py): a diverging backend is recorded and the sweep goes on; a sweep
 killed mid-trial and rerun equals an uninterrupted one; each trial is run once."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import torch
 from benchmark.hardware import Hardware
 from benchmark.runner import run_suite
 from benchmark.store import ResultsStore
+from benchmark.workloads import PRESETS
 from optimizers.adamw import AdamW, AdamWHyper
 from optimizers.registry import register, unregister
 from tests.helpers import kill_at_first_checkpoint, record_summary
@@ -74,3 +76,25 @@ def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, te
     assert record_summary(killed) == record_summary(clean)
     assert len(list((killed / "runs").glob("*.json"))) == 4
     assert json.loads((killed / "runs" / f"{interrupted}.json").read_text())["run"]["steps_run"] > 0
+
+
+@pytest.mark.slow
+def test_a_corpus_without_targets_is_calibrated_first_once(tmp_path, text_data, monkeypatch, capsys):
+    preset = dataclasses.replace(PRESETS["smoke"], name="calfirst-test", ks=(1,), max_steps=4, eval_every=2,
+                                 val_tokens=2048)
+    monkeypatch.setitem(PRESETS, "calfirst-test", preset)
+    run_suite("iteration-complexity", "calfirst-test", "gn", 1, text_data, tmp_path, Hardware("cpu"), dry_run=True)
+    assert "a real run calibrates them first (4 AdamW trials" in capsys.readouterr().err.replace("\n", " ")
+    assert not (tmp_path / "targets.json").exists()  # a dry run writes nothing
+    run_suite("iteration-complexity", "calfirst-test", "gn", 1, text_data, tmp_path, Hardware("cpu"), tune_budget=1)
+    assert "calibrating them first" in capsys.readouterr().err.replace("\n", " ")
+    entry = json.loads((tmp_path / "targets.json").read_text())["calfirst-test"]
+    (corpus_entry,) = entry.values()
+    calibration = ResultsStore(tmp_path / "calibration").records()[0]
+    assert len(calibration) == 4 and {r["run"]["optimizer"] for r in calibration} == {"adamw"}
+    (record,) = ResultsStore(tmp_path).records()[0]
+    assert record["run"]["workload_config"]["targets"] == corpus_entry["targets"]
+    assert record["run"]["workload_version"] == preset.version + 1
+    run_suite("iteration-complexity", "calfirst-test", "gn", 1, text_data, tmp_path, Hardware("cpu"), tune_budget=1)
+    assert "calibrat" not in capsys.readouterr().err  # found its own targets: nothing calibrated again
+    assert len(ResultsStore(tmp_path / "calibration").records()[0]) == 4
