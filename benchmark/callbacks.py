@@ -34,13 +34,19 @@ def peak_memory_mib(device: torch.device) -> float:
 
 
 class Evaluation(L.Callback):
-    """Validation loss at the steps of ``grid``; ``status`` says how the trial stands: running, reached
-    (its last target), diverged, or budget (set by the record writer when the budget ran out)."""
+    """Validation loss at the steps of ``grid``, and at the steps of ``fine`` between two of them that a
+    target crossed (from the evaluation weights saved at those steps: the curve is resolved where a
+    steps-to-target is read off it, and only there). ``status`` says how the trial stands: running,
+    reached (its last target), diverged, pruned (``prune_after`` steps passed without reaching the last
+    target: it can no longer beat the incumbent it was given), or budget (set by the record writer when
+    the budget ran out)."""
 
     def __init__(self, grid: list[int], targets: tuple[float, ...], val_batches: list[torch.Tensor],
-                 divergence_factor: float) -> None:
+                 divergence_factor: float, prune_after: float | None = None, fine=()) -> None:
         self.grid, self.targets, self.val_batches = set(grid), tuple(targets), val_batches
-        self.divergence_factor = divergence_factor
+        self.fine = set(fine) - self.grid
+        self.divergence_factor, self.prune_after = divergence_factor, prune_after
+        self.pending: list[tuple[dict, dict]] = []  # (evaluation weights, eval entry) since the last evaluation
         self.evals: list[dict] = []
         self.status = "running"
         self.initial_loss: float | None = None
@@ -57,22 +63,31 @@ class Evaluation(L.Callback):
             self._stop(trainer, "diverged")
         elif module.step_idx in self.grid:
             self.evaluate(trainer, module)
+        elif module.step_idx in self.fine:
+            weights = {n: t.detach().clone() for n, t in module.evaluation_parameters().items()}
+            self.pending.append((weights, self._entry(module)))
+
+    @staticmethod
+    def _entry(module) -> dict:
+        return {"step": module.step_idx, "tokens": module.costs.tokens,
+                "train_loss": module.step_log[-1]["train_loss"] if module.step_log else None,
+                "forward_equivalents": module.costs.forward_equivalents, "train_seconds": module.train_seconds,
+                "peak_memory_mib": peak_memory_mib(module.device)}
 
     def evaluate(self, trainer, module) -> float:
         val = module.mean_loss(self.val_batches)
-        self.evals.append({
-            "step": module.step_idx,
-            "tokens": module.costs.tokens,
-            "val_loss": val,
-            "train_loss": module.step_log[-1]["train_loss"] if module.step_log else None,
-            "forward_equivalents": module.costs.forward_equivalents,
-            "train_seconds": module.train_seconds,
-            "peak_memory_mib": peak_memory_mib(module.device),
-        })
+        previous = self.evals[-1]["val_loss"] if self.evals else None
+        if previous is not None and any(previous > t >= val for t in self.targets):
+            for weights, entry in self.pending:  # a target crossed since the last evaluation: resolve it
+                self.evals.append({**entry, "val_loss": module.mean_loss(self.val_batches, weights)})
+        self.pending = []
+        self.evals.append({**self._entry(module), "val_loss": val})
         if not math.isfinite(val):
             self._stop(trainer, "diverged")
         elif self.targets and val <= min(self.targets):
             self._stop(trainer, "reached")
+        elif self.prune_after is not None and module.step_idx >= self.prune_after:
+            self._stop(trainer, "pruned")  # it crosses the last target after the incumbent, if ever
         return val
 
     def _stop(self, trainer, status: str) -> None:

@@ -74,7 +74,8 @@ def run(
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (first-order backends)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list with its cost and exit")] = False,
     shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
-    tune_budget: Annotated[int, typer.Option(min=1, help="settings tried per optimizer and K")] = 3,
+    tune_budget: Annotated[int, typer.Option(min=1, help="settings of each backend's initial grid per optimizer and K")] = 3,
+    prune: Annotated[bool, typer.Option(help="stop tuning trials that can no longer be selected")] = True,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.hardware import Hardware
@@ -88,7 +89,7 @@ def run(
                   compile=compile_model)
     try:
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
-                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget)
+                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget, prune=prune)
     except BenchError as exc:
         _fail(str(exc))
 

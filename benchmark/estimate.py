@@ -9,7 +9,7 @@ import torch
 
 from benchmark.store import ResultsStore
 from benchmark.streams import training_tokens
-from benchmark.suites import in_shard
+from benchmark.suites import EXTENSIONS_PER_SIDE, in_shard
 from benchmark.tokens import PreparedData
 from benchmark.trial import Trial
 from benchmark.workloads import Workload
@@ -80,6 +80,8 @@ def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, dev
           "(runs stop early at their last target)")
     if seeds > 1 and plan.waiting:
         print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
+    print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best setting "
+          "sits at an edge of its grid; tuning trials stop early once they can no longer be selected")
     lines = rereads([t for t, _ in rows], available)
     print(f"{'corpus not prepared: tokens available unknown' if available is None else f'{available:,} training tokens available'}"
           f"; {len(lines)} trials would read some twice (of corpus above 1.00; the warm start counted)")

@@ -83,7 +83,7 @@ def fig_batch_scaling(table, fits, out):
             yerr = np.array([y - part["steps_ci_low"].astype(float), part["steps_ci_high"].astype(float) - y])
             ax.errorbar(part["tokens_per_step"], y, yerr=np.nan_to_num(yerr), marker="o", ls="none",
                         color=pal[opt], label=opt, capsize=3)
-            f = fits[(fits["target"] == t) & (fits["optimizer"] == opt)] if not fits.empty else fits
+            f = fits[(fits["target"] == t) & (fits["optimizer"] == opt) & fits["follows_model"]] if not fits.empty else fits
             if len(f):
                 B = np.geomspace(part_t["tokens_per_step"].min() / 2, part_t["tokens_per_step"].max() * 2, 50)
                 r = f.iloc[0]
@@ -125,16 +125,19 @@ def fig_lr_sensitivity(runs, out):
             part = part.sort_values("lr")
             steps = part[f"steps_to_{tight}"].astype(float)
             axes[0][j].plot(part["lr"], steps, marker="o", color=pal[opt], label=opt)
-            div = part["status"] == "diverged"
+            div, pruned = part["status"] == "diverged", part["status"] == "pruned"
             axes[1][j].plot(part["lr"], part["final_val_loss"].astype(float), marker="o", color=pal[opt], label=opt)
             axes[1][j].scatter(part.loc[div, "lr"], part.loc[div, "final_val_loss"].astype(float).fillna(0),
                                marker="x", color="red")
+            # a pruned run's last loss is where it stopped, not where its budget would have ended
+            axes[1][j].scatter(part.loc[pruned, "lr"], part.loc[pruned, "final_val_loss"].astype(float),
+                               marker="v", s=60, facecolors="white", edgecolors=pal[opt], zorder=3)
         axes[0][j].set(xscale="log", title=f"K = {k}", ylabel=f"steps to {tight} (gaps: not reached)")
         axes[1][j].set(xscale="log", xlabel="learning rate", ylabel="validation loss at the run's end")
         for ax in (axes[0][j], axes[1][j]):
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axes[0][j].legend(fontsize=8)
-    fig.suptitle("Learning-rate sensitivity over every tuning run (x: diverged)")
+    fig.suptitle("Learning-rate sensitivity over every tuning run (x: diverged; ▽: pruned, its loss where it stopped)")
     return _save(fig, out, "lr_sensitivity")
 
 

@@ -60,6 +60,6 @@ def write_leaderboard(results: Path, path: Path) -> dict:
     runs, evals, _ = load(results)
     runs = select_final(runs)
     table = summary_table(runs, evals)
-    board = leaderboard_json(table, batch_fits(table), runs)
+    board = leaderboard_json(table, batch_fits(runs, evals), runs)
     atomic_write_json(path, board)
     return board

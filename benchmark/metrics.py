@@ -9,18 +9,29 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def steps_to_target(steps: Sequence[float], losses: Sequence[float], target: float) -> float | None:
-    """First evaluation at which ``loss <= target``, linearly interpolated between it and the evaluation
-    before; None (censored) if never reached. Non-finite losses never count as reaching."""
+def crossing(steps: Sequence[float], losses: Sequence[float], target: float) -> tuple[float, float] | None:
+    """(steps to ``target``, width of its bracket), or None (censored) if never reached.
+
+    The step is the first evaluation at which ``loss <= target``, linearly interpolated between it and
+    the evaluation before; the bracket is those two evaluations, within which the true crossing lies
+    (0 wide when the first evaluation already reaches it). Non-finite losses never count as reaching."""
     prev_s, prev_l = None, None
     for s, loss in zip(steps, losses):
         if loss is not None and math.isfinite(loss) and loss <= target:
-            if prev_s is None or prev_l is None or not math.isfinite(prev_l) or prev_l <= loss:
-                return float(s)
-            frac = (prev_l - target) / (prev_l - loss)
-            return float(prev_s + frac * (s - prev_s))
+            if prev_s is None:
+                return float(s), 0.0
+            width = float(s - prev_s)
+            if prev_l is None or not math.isfinite(prev_l) or prev_l <= loss:
+                return float(s), width
+            return float(prev_s + (prev_l - target) / (prev_l - loss) * (s - prev_s)), width
         prev_s, prev_l = s, loss
     return None
+
+
+def steps_to_target(steps: Sequence[float], losses: Sequence[float], target: float) -> float | None:
+    """Steps to ``target`` (see ``crossing``); None when censored."""
+    found = crossing(steps, losses, target)
+    return None if found is None else found[0]
 
 
 def bootstrap_ci(
@@ -75,6 +86,27 @@ def speedup_ci(
     rb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
     with np.errstate(invalid="ignore"):
         ratios = ra / rb
+    lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+    return (point, float(min(lo, point)), float(max(hi, point)))
+
+
+def paired_speedup_ci(
+    baseline: dict, ours: dict, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Speedup median(baseline) / median(ours) with a bootstrap interval that resamples *seeds*, jointly for
+    both: runs of one seed share their warm start and their data order, so they are paired. ``baseline`` and
+    ``ours`` map a seed to its steps (None: censored, +inf); only the seeds both have count."""
+    seeds = sorted(set(baseline) & set(ours))
+    if not seeds:
+        return (math.nan, math.nan, math.nan)
+    a = np.asarray([math.inf if baseline[s] is None else baseline[s] for s in seeds], float)
+    b = np.asarray([math.inf if ours[s] is None else ours[s] for s in seeds], float)
+    if math.isinf(np.median(a)) or math.isinf(np.median(b)):
+        return (math.nan, math.nan, math.nan)
+    point = float(np.median(a) / np.median(b))
+    idx = np.random.default_rng(seed).integers(0, len(seeds), (n_boot, len(seeds)))
+    with np.errstate(invalid="ignore"):
+        ratios = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
     lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return (point, float(min(lo, point)), float(max(hi, point)))
 

@@ -21,7 +21,7 @@ import torch
 
 from benchmark import __version__
 from benchmark.hardware import Hardware
-from benchmark.metrics import steps_to_target
+from benchmark.metrics import crossing, steps_to_target
 from benchmark.streams import training_tokens
 from benchmark.tokens import PreparedData
 
@@ -72,7 +72,8 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
     steps = [e["step"] for e in evaluation.evals]
     losses = [e["val_loss"] for e in evaluation.evals]
     run = {
-        "run_id": trial.run_id, "suite": trial.suite, "role": trial.role,
+        "run_id": trial.run_id, "suite": trial.suite, "role": trial.role, "reason": trial.reason,
+        "prune_after": trial.prune_after,
         "workload": w.name, "workload_version": w.version, "workload_key": w.key(),
         "corpus_key": trial.corpus, "numerics": trial.numerics,
         "optimizer": trial.optimizer, "hparams": asdict(hp), "overrides": sorted(k for k, _ in trial.hparams),
@@ -82,6 +83,8 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
         "best_val_loss": min(losses) if losses else None,
         # A diverged run keeps the targets it reached before diverging; the others are censored.
         "steps_to_target": {f"{t:g}": steps_to_target(steps, losses, t) for t in w.targets},
+        # the two evaluations around each crossing are this many steps apart (None: not reached)
+        "steps_to_target_bracket": {f"{t:g}": (crossing(steps, losses, t) or (None, None))[1] for t in w.targets},
         "costs": module.costs.as_dict(),
         # single epoch: the shared warm start's tokens, then the trial's own (line-search draws included)
         "tokens_read": w.warm_start_sequences() * w.seq_len + module.costs.tokens,

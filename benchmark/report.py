@@ -20,36 +20,57 @@ from benchmark.tables import batch_fits, fmt, nan_none, provenance, select_final
 LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 1}
 
 
+def _leaderboard_row(r) -> str:
+    steps = fmt(r.median_steps)
+    if r.steps_ci_low is not None and not pd.isna(r.steps_ci_low):
+        steps += f" [{fmt(r.steps_ci_low)}, {fmt(r.steps_ci_high)}]"
+    sp = fmt(r.speedup_vs_adamw, "{:.2f}×")
+    if r.speedup_ci_low is not None and not pd.isna(r.speedup_ci_low):
+        sp += f" [{fmt(r.speedup_ci_low, '{:.2f}')}, {fmt(r.speedup_ci_high, '{:.2f}')}]"
+        sp += " *" if r.speedup_excludes_1 else ""
+    setting = r.setting + (" (grid edge)" if getattr(r, "at_edge", False) else "")
+    tuned = getattr(r, "tuning_trials", None)
+    return (f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {setting} | {fmt(tuned, '{:.0f}')} | {steps} | "
+            f"{fmt(r.bracket, '{:g}')} | {sp} | {fmt(r.median_fwd_equiv, '{:.0f}')} | "
+            f"{fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | {fmt(r.median_seconds, '{:.1f}')} | "
+            f"{r.reached} / {r.censored} / {r.diverged} |")
+
+
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> str:
     lines = ["# optbench leaderboard", ""]
     for (workload, target), part in table.groupby(["workload", "target"], sort=False):
         lines += [f"## {workload}: steps to validation loss {target:g}", "",
-                  "| K | tokens/step | optimizer | setting | median steps [95% CI] | speedup vs AdamW [95% CI] "
-                  "| compute to target (fwd-equiv) | compute speedup | time to target (s) | reached / censored / diverged |",
-                  "|---:|---:|---|---|---|---|---:|---:|---:|---|"]
-        for r in part.itertuples():
-            steps = fmt(r.median_steps)
-            if r.steps_ci_low is not None and not pd.isna(r.steps_ci_low):
-                steps += f" [{fmt(r.steps_ci_low)}, {fmt(r.steps_ci_high)}]"
-            sp = fmt(r.speedup_vs_adamw, "{:.2f}×")
-            if r.speedup_ci_low is not None and not pd.isna(r.speedup_ci_low):
-                sp += f" [{fmt(r.speedup_ci_low, '{:.2f}')}, {fmt(r.speedup_ci_high, '{:.2f}')}]"
-            lines.append(f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {r.setting} | {steps} | {sp} | "
-                         f"{fmt(r.median_fwd_equiv, '{:.0f}')} | {fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | "
-                         f"{fmt(r.median_seconds, '{:.1f}')} | {r.reached} / {r.censored} / {r.diverged} |")
+                  "| K | tokens/step | optimizer | setting | tuning trials | median steps [95% CI] | bracket "
+                  "| speedup vs AdamW [95% CI] | compute to target (fwd-equiv) | compute speedup "
+                  "| time to target (s) | reached / censored / diverged |",
+                  "|---:|---:|---|---|---:|---|---:|---|---:|---:|---:|---|"]
+        lines += [_leaderboard_row(r) for r in part.itertuples()]
         lines.append("")
     if not fits.empty:
         lines += ["## Critical batch size: S(B) = S_min (1 + B_noise / B)", "",
-                  "| workload | target | optimizer | S_min | B_noise (tokens) | R² | batch sizes |", "|---|---:|---|---:|---:|---:|---:|"]
+                  "| workload | target | optimizer | S_min | B_noise (tokens) [95% CI] | R² | RMS relative residual "
+                  "| batch sizes |", "|---|---:|---|---:|---|---:|---:|---:|"]
         for r in fits.itertuples():
-            lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | {r.s_min:.1f} | {r.b_noise:,.0f} | "
-                         f"{fmt(r.r2, '{:.3f}')} | {r.points} |")
+            if not r.follows_model:
+                lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | — | does not follow S(B) | "
+                             f"{fmt(r.r2, '{:.3f}')} | {fmt(r.rms_rel_residual, '{:.3f}')} | {r.points} |")
+                continue
+            interval = "" if r.b_noise_ci_low is None or pd.isna(r.b_noise_ci_low) else (
+                f" [{r.b_noise_ci_low:,.0f}, {r.b_noise_ci_high:,.0f}]")
+            lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | {r.s_min:.1f} | {r.b_noise:,.0f}{interval} "
+                         f"| {fmt(r.r2, '{:.3f}')} | {fmt(r.rms_rel_residual, '{:.3f}')} | {r.points} |")
         lines.append("")
     lines += [
         "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
         "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
         "(a bound of ∞ means too many resamples were censored); a median is censored (—) when more than half "
-        "the runs never reached the target, and then no speedup is given. R² needs three batch sizes or more. Compute counts forward-equivalent micro-batch passes "
+        "the runs never reached the target, and then no speedup is given. Speedup intervals resample seeds "
+        "jointly for both optimizers (runs of one seed share their warm start and data order); * marks an "
+        "interval that excludes 1. The bracket is the widest gap, over the cell's runs, between the two "
+        "evaluations around the crossing. Tuning trials count each cell's settings tried: its grid, "
+        "extended by the grid's own spacing (at most two points a side) while the best sat at an edge; "
+        "(grid edge) flags a selected setting still at an edge of what was tried. R² needs three batch sizes or more; below R² 0.9 a fit is not quoted. B_noise intervals resample seeds jointly across batch sizes. Compute counts forward-equivalent "
+        "micro-batch passes "
         "(forward 1, backward 2, JVP 2), line searches included.", "",
         "Provenance: " + provenance(runs), "",
     ]
@@ -100,7 +121,7 @@ def render(results: Path, out: Path) -> list[Path]:
                       stacklevel=2)
     runs = select_final(runs)
     table = summary_table(runs, evals)
-    fits = batch_fits(table)
+    fits = batch_fits(runs, evals)
     out.mkdir(parents=True, exist_ok=True)
     figures = render_figures(runs, evals, table, fits, out)
     md = leaderboard_markdown(table, fits, runs)

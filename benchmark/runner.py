@@ -4,6 +4,8 @@ reruns of every fully tuned cell, each trial only if it has no record yet."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from benchmark import BenchError
 from benchmark.calibrate import calibrate, calibration_trial_count
 from benchmark.corpus import Corpus
@@ -12,7 +14,7 @@ from benchmark.hardware import Hardware
 from benchmark.launch import ddp_start_method, is_worker_process, started_by_launcher
 from benchmark.ranks import Ranks
 from benchmark.store import ResultsStore
-from benchmark.suites import DEFAULT_TUNE_BUDGET, get_suite, in_shard, iteration_complexity, parse_shard
+from benchmark.suites import DEFAULT_TUNE_BUDGET, Plan, get_suite, in_shard, iteration_complexity, parse_shard
 from benchmark.sweep import (
     console,
     parse_optimizers,
@@ -22,7 +24,7 @@ from benchmark.sweep import (
     run_trials,
 )
 from benchmark.tokens import PreparedData
-from benchmark.trial import run_trial
+from benchmark.trial import Trial, run_trial
 from benchmark.warmstart import ensure_warm_start
 from benchmark.workloads import Workload
 
@@ -31,8 +33,9 @@ CALIBRATION_SEEDS = 2
 
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, hw: Hardware | None = None,
-    dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET,
+    dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET, prune: bool = True,
 ) -> list[dict]:
+    """Plan the suite and run every trial of it (of this shard) that has no record yet; the new records."""
     hw = hw or Hardware()
     get_suite(suite)
     names = parse_optimizers(optimizers)
@@ -66,16 +69,24 @@ def run_suite(
     if ranks is not None and started_by_launcher(hw):
         ranks()  # the other ranks are up and waiting; else they are launched at the first trial, if any
     try:
-        return _sweep(tuning, plan, prepared, store, hw, part, seeds, ranks)
+        return _sweep(plan, prepared, store, hw, part, seeds, ranks, prune)
     finally:
         if ranks is not None:
             ranks.finish()
 
 
-def _sweep(tuning, plan, prepared: PreparedData, store: ResultsStore, hw: Hardware, part, seeds: int,
-           ranks) -> list[dict]:
-    """The tuning trials of this shard, then the seed reruns of every cell whose tuning is complete."""
-    done = run_trials([t for t in tuning if in_shard(t, part)], prepared, store, hw, "tuning", ranks)
+def _sweep(plan, prepared: PreparedData, store: ResultsStore, hw: Hardware, part, seeds: int, ranks,
+           prune: bool) -> list[dict]:
+    """Tuning rounds of this shard until no cell's best sits at an edge it may still extend, then the seed
+    reruns of every cell whose tuning is complete."""
+    done, attempted = [], set()
+    while True:
+        current = plan()
+        todo = [t for t in current.tuning if in_shard(t, part) and t.run_id not in attempted]
+        if not todo:
+            break
+        attempted |= {t.run_id for t in todo}
+        done += run_trials(todo, prepared, store, hw, "tuning", ranks, _pruner(current, store) if prune else None)
     if seeds > 1:
         final = plan()
         done += run_trials([t for t in final.seeds if in_shard(t, part)], prepared, store, hw, "seeds", ranks)
@@ -83,6 +94,22 @@ def _sweep(tuning, plan, prepared: PreparedData, store: ResultsStore, hw: Hardwa
             console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
                           "for a later run on the merged results")
     return done
+
+
+def _pruner(plan: Plan, store: ResultsStore):
+    """A tuning trial stops once past its cell's incumbent steps to the tightest target without reaching
+    it: it can then no longer be selected (steps to the tightest target come first in the selection)."""
+    cells = {t.run_id: cell for cell in plan.cells.values() for t in cell}
+
+    def prepare(trial: Trial) -> Trial:
+        if trial.role != "tune":
+            return trial
+        tightest, runs = f"{min(trial.workload.targets):g}", run_records(store)
+        reached = [runs[t.run_id]["steps_to_target"].get(tightest) for t in cells[trial.run_id] if t.run_id in runs]
+        reached = [s for s in reached if s is not None]
+        return replace(trial, prune_after=min(reached)) if reached else trial
+
+    return prepare
 
 
 def _calibrate_first(workload: Workload, data: str | None, corpus: Corpus, store: ResultsStore, hw: Hardware,

@@ -158,6 +158,8 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         run["hparam_overrides"], run["lr"] = overrides(run), run["hparams"].get("lr")  # the setting, for reports
         for target, steps in (run.pop("steps_to_target", None) or {}).items():
             run[f"steps_to_{target}"] = steps
+        for target, width in (run.pop("steps_to_target_bracket", None) or {}).items():
+            run[f"bracket_to_{target}"] = width
         runs.append(run)
         evals.extend({"run_id": run["run_id"], **e} for e in rec["evals"])
     return pd.DataFrame(runs), pd.DataFrame(evals)

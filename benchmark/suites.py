@@ -37,41 +37,82 @@ def tuning_grid(optimizer: str, budget: int = DEFAULT_TUNE_BUDGET) -> list[tuple
     return points
 
 
+EXTENSIONS_PER_SIDE = 2  # grid points added beyond an edge of the declared grid, per direction, at most
+
+
 @dataclass
 class Plan:
     tuning: list[Trial]
     seeds: list[Trial] = field(default_factory=list)
     waiting: list[tuple[int, str]] = field(default_factory=list)  # cells whose tuning is incomplete
     best: dict[tuple[int, str], tuple] = field(default_factory=dict)
+    cells: dict[tuple[int, str], list[Trial]] = field(default_factory=dict)  # each cell's tuning trials
 
     @property
     def trials(self) -> list[Trial]:
         return [*self.tuning, *self.seeds]
 
 
+def _round(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def extension(name: str, cell: list[Trial], done: list[dict], targets) -> tuple[tuple, str] | None:
+    """One more setting for a fully tuned cell whose best lies at an edge of what it searched: the next
+    point of the declared grid's log spacing beyond that edge (the same rule for every backend), while
+    fewer than ``EXTENSIONS_PER_SIDE`` points were added on that side; with why. None otherwise."""
+    best = min(zip(cell, done), key=lambda td: (selection_key(td[1], targets), td[0].run_id))[0]
+    space, chosen = get_backend(name).search_space, dict(best.hparams)
+    for key in sorted(space):
+        grid = sorted(space[key])
+        if len(grid) < 2 or not all(isinstance(v, (int, float)) and v > 0 for v in grid):
+            continue
+        step = (grid[-1] / grid[0]) ** (1 / (len(grid) - 1))
+        tried = sorted({dict(t.hparams)[key] for t in cell if all(dict(t.hparams)[o] == chosen[o] for o in chosen
+                                                                   if o != key)})
+        for side, edge, beyond, limit, factor in (("top", tried[-1], [v for v in tried if v > grid[-1]], grid[-1], step),
+                                                  ("bottom", tried[0], [v for v in tried if v < grid[0]], grid[0],
+                                                   1 / step)):
+            if chosen[key] == edge and len(beyond) < EXTENSIONS_PER_SIDE:
+                value = _round(limit * factor ** (len(beyond) + 1))
+                why = f"{key}={edge:g} was best at the {side} of the {len(tried)} values searched"
+                return tuple(sorted({**chosen, key: value}.items())), why
+    return None
+
+
+def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan) -> None:
+    """The cell's tuning trials (the initial grid, then one extension at a time), then its seed reruns."""
+    def trial(hp, seed=0, role="tune", reason="grid"):
+        return Trial("iteration-complexity", workload, name, hp, k, seed, role=role, corpus=corpus,
+                     numerics=numerics, reason=reason)
+
+    cell = [trial(hp) for hp in tuning_grid(name, tune_budget)]
+    while len(cell) > 1 and all(t.run_id in records for t in cell):  # one setting (--tune-budget 1): no tuning
+        more = extension(name, cell, [records[t.run_id] for t in cell], workload.targets)
+        if more is None:
+            break
+        cell.append(trial(more[0], reason=f"extension: {more[1]}"))
+    plan.tuning.extend(cell)
+    plan.cells[(k, name)] = cell
+    if not all(t.run_id in records for t in cell):
+        plan.waiting.append((k, name))
+        return
+    best = min(cell, key=lambda t: (selection_key(records[t.run_id], workload.targets), t.run_id))
+    plan.best[(k, name)] = best.hparams
+    plan.seeds.extend(trial(best.hparams, s, "seed", "the cell's selected setting") for s in range(1, seeds))
+
+
 def iteration_complexity(
     workload: Workload, optimizers: list[str], seeds: int, records: dict[str, dict] | None = None,
     tune_budget: int = DEFAULT_TUNE_BUDGET, corpus: str = "", numerics: str = "",
 ) -> Plan:
-    """The plan; ``records`` (run id -> run record) fixes the seed reruns of fully tuned cells."""
+    """The plan; ``records`` (run id -> run record) extends the tuning of cells whose best setting sits
+    at an edge of what was searched, and fixes the seed reruns of fully tuned cells."""
     records = records or {}
     plan = Plan(tuning=[])
     for k in workload.ks:
         for name in optimizers:
-            cell = [Trial("iteration-complexity", workload, name, hp, k, 0, role="tune", corpus=corpus,
-                          numerics=numerics)
-                    for hp in tuning_grid(name, tune_budget)]
-            plan.tuning.extend(cell)
-            if seeds <= 1:
-                continue
-            done = [records[t.run_id] for t in cell if t.run_id in records]
-            if len(done) < len(cell):
-                plan.waiting.append((k, name))
-                continue
-            best = min(zip(cell, done), key=lambda td: (selection_key(td[1], workload.targets), td[0].run_id))[0]
-            plan.best[(k, name)] = best.hparams
-            plan.seeds.extend(Trial("iteration-complexity", workload, name, best.hparams, k, s, role="seed",
-                                    corpus=corpus, numerics=numerics) for s in range(1, seeds))
+            _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan)
     return plan
 
 

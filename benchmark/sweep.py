@@ -82,9 +82,10 @@ def _announce(trial: Trial, record: dict, seconds: float, progress: Progress) ->
 
 
 def run_trials(trials: list[Trial], prepared: PreparedData, store: ResultsStore, hw: Hardware, label: str,
-               ranks: Callable[[], Ranks] | None = None) -> list[dict]:
+               ranks: Callable[[], Ranks] | None = None, prepare: Callable[[Trial], Trial] | None = None) -> list[dict]:
     """Run every trial of ``trials`` that has no record yet and that no other process claims; their records.
-    ``ranks`` connects the other ranks of a launched multi-process run (they then run each trial too)."""
+    ``ranks`` connects the other ranks of a launched multi-process run (they then run each trial too);
+    ``prepare`` completes a trial just before it starts (its pruning point, from the records so far)."""
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
@@ -103,6 +104,7 @@ def run_trials(trials: list[Trial], prepared: PreparedData, store: ResultsStore,
                 if store.has(trial.run_id):  # finished by another process since we listed
                     continue
                 t0 = time.time()
+                trial = prepare(trial) if prepare is not None else trial
                 start = trial_start(trial, prepared, store, hw)
                 with store.heartbeat(trial.run_id), ranks().lead(trial, start) if ranks else nullcontext():
                     record = run_trial(trial, prepared, store, hw, start,

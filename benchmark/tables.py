@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 
 from benchmark.metrics import (
     bootstrap_ci,
     censored_median,
     fit_critical_batch,
+    paired_speedup_ci,
     selection_key,
-    speedup_ci,
     value_at_step,
 )
 
@@ -55,7 +56,7 @@ def select_final(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def _per_runtargets_of(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
+def _per_run_targets(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     """Long table: one row per (final run, target) with steps, compute and time to the target."""
     rows = []
     by_run = {rid: g.sort_values("step") for rid, g in evals.groupby("run_id")}
@@ -70,8 +71,28 @@ def _per_runtargets_of(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
                 sec = value_at_step(ev["step"].tolist(), ev["train_seconds"].tolist(), s)
             rows.append({"workload": r["workload"], "k": int(r["k"]), "tokens_per_step": int(r["tokens_per_step"]),
                          "optimizer": r["optimizer"], "seed": int(r["seed"]), "run_id": r["run_id"],
-                         "target": float(t), "status": r["status"], "steps": s, "fwd_equiv": fe, "seconds": sec})
+                         "target": float(t), "status": r["status"], "steps": s, "fwd_equiv": fe, "seconds": sec,
+                         "bracket": r.get(f"bracket_to_{t}")})
     return pd.DataFrame(rows)
+
+
+def _at_edge(tuned: pd.DataFrame, final: pd.DataFrame) -> bool:
+    """The selected learning rate is still the smallest or the largest one the cell's tuning tried."""
+    lrs = [float(v) for v in tuned["lr"] if v is not None and not pd.isna(v)]
+    if len(final) == 0 or len(set(lrs)) < 2 or pd.isna(final["lr"].iloc[0]):
+        return False
+    return float(final["lr"].iloc[0]) in (min(lrs), max(lrs))
+
+
+def _widest(column) -> float | None:
+    """The widest bracket of a cell's runs (None when no run records one)."""
+    widths = [float(v) for v in column if v is not None and not pd.isna(v)]
+    return max(widths) if widths else None
+
+
+def _by_seed(cell: pd.DataFrame, column: str) -> dict:
+    """seed -> value of ``column`` (None where censored) of a cell's final runs."""
+    return dict(zip(cell["seed"].astype(int), _censored(cell[column])))
 
 
 def _censored(column) -> list:
@@ -81,7 +102,7 @@ def _censored(column) -> list:
 
 def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     runs = runs if "final" in runs else select_final(runs)
-    long = _per_runtargets_of(runs, evals)
+    long = _per_run_targets(runs, evals)
     if long.empty:
         return pd.DataFrame()
     rows = []
@@ -92,10 +113,11 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
         _, fe_lo, fe_hi = bootstrap_ci(fwd)
         base = long[(long.workload == workload) & (long.target == target) & (long.k == k)
                     & (long.optimizer == "adamw")]
-        base_steps, base_fwd = _censored(base["steps"]), _censored(base["fwd_equiv"])
-        sp = speedup_ci(base_steps, steps) if len(base) else (math.nan,) * 3
-        sp_fe = speedup_ci(base_fwd, fwd) if len(base) else (math.nan,) * 3
+        # Paired by seed: every optimizer of one seed starts from the same warm start and reads the same data.
+        sp = paired_speedup_ci(_by_seed(base, "steps"), _by_seed(cell, "steps"))
+        sp_fe = paired_speedup_ci(_by_seed(base, "fwd_equiv"), _by_seed(cell, "fwd_equiv"))
         hp = runs[(runs["final"]) & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
+        tuned = runs[(runs["role"] == "tune") & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
         median = censored_median(steps)
         rows.append({
             "workload": workload, "target": target, "k": int(k), "tokens_per_step": int(cell["tokens_per_step"].iloc[0]),
@@ -106,6 +128,9 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
             "fwd_equiv_ci_high": fe_hi if median is not None else None, "median_seconds": censored_median(sec),
             "speedup_vs_adamw": nan_none(sp[0]), "speedup_ci_low": nan_none(sp[1]),
             "speedup_ci_high": nan_none(sp[2]), "compute_speedup_vs_adamw": nan_none(sp_fe[0]),
+            "speedup_excludes_1": bool(sp[1] > 1 or sp[2] < 1),
+            "bracket": _widest(cell["bracket"]),
+            "tuning_trials": len(tuned), "at_edge": _at_edge(tuned, hp),
             "runs": len(steps), "reached": sum(v is not None for v in steps),
             "censored": int(((cell["status"] != "diverged") & cell["steps"].isna()).sum()),
             "diverged": int((cell["status"] == "diverged").sum()),
@@ -115,13 +140,45 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
                              ignore_index=True)
 
 
-def batch_fits(table: pd.DataFrame) -> pd.DataFrame:
+MIN_R2 = 0.9  # below this the steps do not follow S(B) = S_min (1 + B_noise / B) well enough to quote
+
+
+def batch_fits(runs: pd.DataFrame, evals: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
+    """The critical-batch fit per (workload, target, optimizer) on the median steps at each batch size,
+    with an interval for B_noise from resampling seeds (jointly across batch sizes: a seed is one warm
+    start and one data order), its R² and residual, and whether the counts follow the model at all."""
+    runs = runs if "final" in runs else select_final(runs)
+    long = _per_run_targets(runs, evals)
     rows = []
-    for (workload, target, opt), part in table.groupby(["workload", "target", "optimizer"], sort=True):
-        fit = fit_critical_batch(part["tokens_per_step"].tolist(), part["median_steps"].tolist())
-        if fit:
-            rows.append({"workload": workload, "target": target, "optimizer": opt, **fit})
+    for (workload, target, opt), part in (long.groupby(["workload", "target", "optimizer"], sort=True)
+                                          if not long.empty else []):
+        by_k = {int(k): _by_seed(cell, "steps") for k, cell in part.groupby("k")}
+        tokens = [int(part[part.k == k]["tokens_per_step"].iloc[0]) for k in by_k]
+        fit = fit_critical_batch(tokens, [censored_median(list(v.values())) for v in by_k.values()])
+        if fit is None:
+            continue
+        lo, hi = _b_noise_interval(tokens, by_k, n_boot)
+        follows = fit["r2"] is None or fit["r2"] >= MIN_R2
+        rows.append({"workload": workload, "target": target, "optimizer": opt, **fit, "b_noise_ci_low": lo,
+                     "b_noise_ci_high": hi, "follows_model": follows})
     return pd.DataFrame(rows)
+
+
+def _b_noise_interval(tokens: list[int], by_k: dict[int, dict], n_boot: int) -> tuple[float | None, float | None]:
+    """95% percentile interval of B_noise over resamples of the seeds every batch size has."""
+    seeds = sorted(set.intersection(*(set(v) for v in by_k.values())))
+    if len(seeds) < 2:
+        return None, None
+    rng, fitted = np.random.default_rng(0), []
+    for _ in range(n_boot):
+        pick = rng.choice(seeds, size=len(seeds))
+        fit = fit_critical_batch(tokens, [censored_median([v[s] for s in pick]) for v in by_k.values()])
+        if fit is not None:
+            fitted.append(fit["b_noise"])
+    if len(fitted) < n_boot / 2:  # most resamples give no physical fit: no interval worth printing
+        return None, None
+    lo, hi = np.quantile(fitted, [0.025, 0.975], method="inverted_cdf")
+    return float(lo), float(hi)
 
 
 def nan_none(v):

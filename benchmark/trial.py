@@ -43,6 +43,8 @@ class Trial:
     role: str = "run"  # "tune" or "seed" in the iteration-complexity suite; not part of the identity
     corpus: str = ""  # corpus name and content fingerprint: results on different text never collide
     numerics: str = ""  # non-default precision / compilation (Hardware.numerics)
+    reason: str = ""  # why the suite runs it (its grid, an extension of it, a seed rerun); not the identity
+    prune_after: float | None = None  # a tuning trial stops here unless it reached its last target by then
 
     @property
     def run_id(self) -> str:
@@ -99,7 +101,7 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     module.compile_model = hw.compile
     val = PackedSequences(data.validation_path, w.seq_len, data.vocab_size)
     evaluation = Evaluation(w.eval_grid(), w.targets, validation_batches(val, w.val_tokens, w.micro_batch),
-                            w.divergence_factor)
+                            w.divergence_factor, trial.prune_after, fine=w.resolution_grid())
     if start is not None and start.resumes:
         restore(module, evaluation, start)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)

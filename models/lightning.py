@@ -115,12 +115,17 @@ class BenchModule(L.LightningModule):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    def evaluation_parameters(self) -> dict[str, torch.Tensor]:
+        """The weights evaluated now: the backend's (e.g. an EMA) or the model's own."""
+        return self.backend.eval_parameters() or dict(self.model.named_parameters())
+
     @torch.no_grad()
-    def mean_loss(self, batches: list[torch.Tensor]) -> float:
-        """Mean token loss over ``batches`` (spread over the ranks) at the backend's evaluation parameters."""
+    def mean_loss(self, batches: list[torch.Tensor], params: dict[str, torch.Tensor] | None = None) -> float:
+        """Mean token loss over ``batches`` (spread over the ranks) at ``params`` (by default the backend's
+        evaluation parameters, else the model's)."""
         was_training = self.model.training
         self.model.eval()
-        params = self.backend.eval_parameters()
+        params = params if params is not None else self.backend.eval_parameters()
         self.val_loss.reset()
         rank, world = process_rank()
         for batch in batches[rank::world]:

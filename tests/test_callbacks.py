@@ -40,3 +40,23 @@ def test_a_trial_evaluates_on_its_grid_checkpoints_and_stops_at_its_target(smoke
     assert seen == [(1, None), (2, 2), (3, 2), (4, 2)]  # saved after the evaluation at 2, not once it reached
     assert not store.checkpoint_path(trial.run_id).exists()
     assert store.read(trial.run_id) == record
+
+
+@pytest.mark.slow
+def test_a_crossing_between_evaluations_is_resolved_from_saved_weights(smoke_data, tmp_path):
+    w, data = smoke_data
+    base = dataclasses.replace(w, name="fine-test", ks=(1,), max_steps=8, eval_every=1, val_tokens=2048, targets=())
+    dense = run_trial(Trial("cb", base, "adamw", (), 1, 0, corpus=data.corpus.key()), data,
+                      ResultsStore(tmp_path / "dense"), Hardware("cpu"), None)
+    curve = {e["step"]: e["val_loss"] for e in dense["evals"]}
+    assert curve[6] < curve[5] < curve[4]
+    target = (curve[5] + curve[6]) / 2
+    lazy = dataclasses.replace(base, eval_every=4, eval_dense_until=8, targets=(curve[0] + 1, target))
+    record = run_trial(Trial("cb", lazy, "adamw", (), 1, 0, corpus=data.corpus.key()), data,
+                       ResultsStore(tmp_path / "lazy"), Hardware("cpu"), None)
+    assert [e["step"] for e in record["evals"]] == [0, 4, 5, 6, 7, 8]  # 1-3 lie before any crossing
+    for e in record["evals"]:
+        assert e["val_loss"] == pytest.approx(curve[e["step"]], rel=1e-6)
+    run = record["run"]
+    assert run["steps_to_target"][f"{target:g}"] == pytest.approx(5.5, abs=1e-6)
+    assert run["steps_to_target_bracket"][f"{target:g}"] == 1.0 and run["status"] == "reached"

@@ -51,5 +51,5 @@ def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
         run_suite("iteration-complexity", "smoke", "adamw,gn,layerwise-gn", 1, "pydoc-topics", tmp_path,
                   Hardware("gpu"), tune_budget=1)
     runs, _ = ResultsStore(tmp_path).load()
-    assert len(runs) == 6 and runs["status"].isin(["reached", "budget"]).all()
+    assert len(runs) >= 6 and runs["status"].isin(["reached", "budget", "pruned"]).all()
     assert all(d["type"] == "cuda" for d in runs["device"])

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from benchmark.metrics import (
     bootstrap_ci,
     censored_median,
+    crossing,
     fit_critical_batch,
+    paired_speedup_ci,
     selection_key,
     speedup_ci,
     steps_to_target,
@@ -100,3 +102,44 @@ def test_selection_prefers_the_tightest_target_then_steps_then_final_loss():
     c = {"steps_to_target": {"5": 20.0, "4": 40.0}, "final_val_loss": 3.95, "status": "reached"}
     d = {"steps_to_target": {"5": None, "4": None}, "final_val_loss": None, "status": "diverged"}
     assert sorted([a, b, c, d], key=lambda r: selection_key(r, targets)) == [c, b, a, d]
+
+
+def test_the_paired_bootstrap_matches_the_unpaired_one_on_independent_runs_and_is_tighter_when_paired():
+    rng = np.random.default_rng(0)
+    n = 400
+    base, ours = rng.normal(100, 10, n), rng.normal(50, 5, n)  # independent seeds
+    paired = paired_speedup_ci(dict(enumerate(base)), dict(enumerate(ours)))
+    unpaired = speedup_ci(list(base), list(ours))
+    assert paired[0] == unpaired[0]
+    assert paired[1] == pytest.approx(unpaired[1], rel=0.02) and paired[2] == pytest.approx(unpaired[2], rel=0.02)
+    # a shared per-seed effect (warm start, data order) moves both optimizers of a seed together
+    shared = rng.normal(0, 30, 12)
+    base, ours = 100 + shared + rng.normal(0, 2, 12), 50 + shared / 2 + rng.normal(0, 1, 12)
+    p_lo, p_hi = paired_speedup_ci(dict(enumerate(base)), dict(enumerate(ours)))[1:]
+    u_lo, u_hi = speedup_ci(list(base), list(ours))[1:]
+    assert p_hi - p_lo < 0.5 * (u_hi - u_lo)
+
+
+def test_paired_speedups_use_the_common_seeds_and_count_censored_runs_as_infinite():
+    assert paired_speedup_ci({0: 10.0, 1: 12.0, 2: 11.0}, {0: 5.0, 1: 6.0, 5: 1.0})[0] == pytest.approx(11 / 5.5)
+    assert math.isnan(paired_speedup_ci({0: 10.0}, {1: 5.0})[0])
+    assert math.isnan(paired_speedup_ci({0: 10.0, 1: 10.0}, {0: None, 1: None})[0])
+    point, lo, hi = paired_speedup_ci({0: 10.0, 1: 10.0, 2: 10.0}, {0: 5.0, 1: None, 2: 5.0})
+    assert point == 2.0 and lo == 0.0  # resamples with the censored seed twice: an infinite count
+
+
+def test_the_bracket_is_the_two_evaluations_around_the_crossing():
+    assert crossing([0, 3, 6, 9], [6.0, 5.0, 4.0, 3.0], 4.5) == (4.5, 3.0)
+    assert crossing([0, 1, 2], [6.0, 5.0, 4.0], 6.5) == (0.0, 0.0)  # reached before the first step
+    assert crossing([0, 2, 4], [6.0, 6.5, 4.0], 5.0) == (pytest.approx(2 + 2 * 1.5 / 2.5), 2.0)
+    assert crossing([0, 10], [6.0, 5.5], 5.0) is None
+
+
+@given(st.floats(0.1, 59.9))
+def test_the_cpu_evaluation_grid_resolves_every_count_to_a_step_below_30_and_5_percent_above(count):
+    from benchmark.workloads import PRESETS
+
+    grid = PRESETS["cpu"].resolution_grid()
+    after = next(g for g in grid if g >= count)
+    before = max(g for g in grid if g < count)
+    assert after - before <= (1 if count < 30 else 0.05 * count)

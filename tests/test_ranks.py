@@ -84,7 +84,7 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
     assert clean.returncode == 0, clean.stderr
     reference = record_summary(tmp_path / "clean")
     assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
-    assert {r[0] for r in reference.values()} <= {"reached", "budget"}
+    assert {r[0] for r in reference.values()} <= {"reached", "budget", "pruned"}
     again = sweep.run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
     assert again.returncode == 0 and again.stderr.count("2 of 2 trials already have records") == 2, again.stderr
     assert record_summary(tmp_path / "clean") == reference

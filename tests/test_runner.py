@@ -54,7 +54,7 @@ def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, text_da
     exploded = runs[runs["optimizer"] == "explode"]
     assert (exploded["status"] == "diverged").all()
     assert exploded["steps_run"].max() < 40
-    assert runs[runs["optimizer"] == "adamw"]["status"].isin(["reached", "budget"]).all()
+    assert runs[runs["optimizer"] == "adamw"]["status"].isin(["reached", "budget", "pruned"]).all()
 
 
 @pytest.mark.slow
@@ -98,3 +98,21 @@ def test_a_corpus_without_targets_is_calibrated_first_once(tmp_path, text_data, 
     run_suite("iteration-complexity", "calfirst-test", "gn", 1, text_data, tmp_path, Hardware("cpu"), tune_budget=1)
     assert "calibrat" not in capsys.readouterr().err  # found its own targets: nothing calibrated again
     assert len(ResultsStore(tmp_path / "calibration").records()[0]) == 4
+
+
+@pytest.mark.slow
+def test_pruning_never_changes_a_selection_and_saves_compute(tmp_path, text_data):
+    sweeps = {}
+    for prune in (True, False):
+        results = tmp_path / f"prune-{prune}"
+        run_suite("iteration-complexity", "smoke", "adamw,muon", 2, text_data, results, Hardware("cpu"), prune=prune)
+        sweeps[prune] = {r["run"]["run_id"]: r for r in ResultsStore(results).records()[0]}
+    pruned = [r for r in sweeps[True].values() if r["run"]["status"] == "pruned"]
+    assert pruned and all(r["run"]["role"] == "tune" and r["run"]["prune_after"] is not None for r in pruned)
+    assert all(r["run"]["steps_run"] >= r["run"]["prune_after"] for r in pruned)
+    assert sweeps[True].keys() == sweeps[False].keys()  # the same extensions, so the same seed reruns
+    summaries = [record_summary(tmp_path / f"prune-{p}") for p in (True, False)]
+    seeds = [run_id for run_id, r in sweeps[False].items() if r["run"]["role"] == "seed"]
+    assert seeds and all(summaries[0][s] == summaries[1][s] for s in seeds)  # selected: the same setting, bit for bit
+    cost = {p: sum(r["run"]["costs"]["forward_equivalents"] for r in s.values()) for p, s in sweeps.items()}
+    assert cost[True] < cost[False]
