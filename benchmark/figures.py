@@ -1,165 +1,165 @@
-"""The report's figures (PNG and SVG): loss curves, steps against the target, batch-size scaling with its
-fit, speedups, learning-rate sensitivity and cost to target. Tables and most figures use each cell's final
-runs; the learning-rate sensitivity figure uses every tuning run."""
+"""The report's figures (PNG and SVG), in the order the page shows them. Those drawn from the per-cell table
+live in ``cell_figures``; here are the ones drawn from the runs themselves: loss curves, learning-rate
+sensitivity over every tuning run and the best steps-to-target found after each tuning trial."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+from benchmark.analysis import tuning_curves
+from benchmark.cell_figures import (
+    fig_batch_scaling,
+    fig_cost_to_target,
+    fig_oracle_gap,
+    fig_performance_profiles,
+    fig_speedup,
+    fig_steps_vs_target,
+)
+from benchmark.plotting import colour, finite, panel_title, panels, readable_log, save, say, set_limits, title
+from benchmark.tables import ordered
 
-from benchmark.tables import targets_of  # noqa: E402
-
-FIGURES = ("loss_curves", "steps_vs_target", "batch_scaling", "speedup", "lr_sensitivity", "cost_to_target")
-
-
-def _save(fig, out: Path, name: str) -> list[Path]:
-    fig.tight_layout()
-    paths = []
-    for ext in ("png", "svg"):
-        p = out / f"{name}.{ext}"
-        fig.savefig(p, dpi=110, metadata={"Date": None} if ext == "svg" else None)
-        paths.append(p)
-    plt.close(fig)
-    return paths
+FIGURES = ("steps_vs_target", "speedup", "oracle_gap", "performance_profiles", "batch_scaling", "cost_to_target",
+           "loss_curves", "lr_sensitivity", "tuning_budget")
 
 
-def _palette(optimizers) -> dict:
-    names = sorted(optimizers)
-    return dict(zip(names, sns.color_palette("colorblind", len(names))))
+def _groups(runs: pd.DataFrame) -> list[tuple[str, int]]:
+    return sorted({(w, int(k)) for w, k in zip(runs["workload"], runs["k"])})
 
 
-def fig_loss_curves(runs, evals, out):
+def _own_targets(runs: pd.DataFrame) -> list[float]:
+    return sorted({float(t) for ts in runs["targets"] for t in ts}, reverse=True) if "targets" in runs else []
+
+
+def fig_loss_curves(runs, evals):
     final = runs[runs["final"]]
-    df = evals.merge(final[["run_id", "optimizer", "k"]], on="run_id")
-    ks = sorted(df["k"].unique())
-    pal = _palette(df["optimizer"].unique())
-    fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4), squeeze=False, sharey=True)
-    for ax, k in zip(axes[0], ks):
-        for opt, part in df[df["k"] == k].groupby("optimizer"):
-            g = part.groupby("step")["val_loss"]
+    df = evals.merge(final[["run_id", "workload", "optimizer", "k", "status"]], on="run_id")
+    keys, nw = _groups(final), final["workload"].nunique()
+    fig, axes = panels(keys, sharey=False)
+    for (w, k), ax in axes.items():
+        part = df[(df.workload == w) & (df.k == k)]
+        start = finite(part.loc[part.step == part.step.min(), "val_loss"]) if len(part) else []
+        drawn = []
+        for opt in ordered(part.optimizer):
+            g = part[part.optimizer == opt].replace([np.inf, -np.inf], np.nan).groupby("step")["val_loss"]
             med, lo, hi = g.median(), g.min(), g.max()
-            ax.plot(med.index, med.values, label=opt, color=pal[opt])
-            ax.fill_between(med.index, lo.values, hi.values, color=pal[opt], alpha=0.2)
-        for t in targets_of(runs):
-            ax.axhline(float(t), color="grey", lw=0.8, ls="--")
-        ax.set(title=f"K = {k}", xlabel="outer step", ylabel="validation loss (nats)")
-        ax.legend(fontsize=8)
-    fig.suptitle("Validation loss: median over seeds, band = min–max")
-    return _save(fig, out, "loss_curves")
+            ax.plot(med.index, med.values, label=opt, color=colour(opt), gid=f"curve|{opt}|{w}|{k}")
+            ax.fill_between(med.index, lo.values, hi.values, color=colour(opt), alpha=0.2)
+            drawn += finite(lo.values)
+            diverged = final[(final.workload == w) & (final.k == k) & (final.optimizer == opt)
+                             & (final.status == "diverged")]
+            if len(diverged):
+                ax.plot([med.index.max()], [0.95], marker="x", color=colour(opt), ls="none",
+                        transform=ax.get_xaxis_transform(), gid=f"diverged|{opt}|{w}|{k}")
+        targets = _own_targets(final[final.workload == w])
+        for t in targets:
+            ax.axhline(t, color="0.5", lw=0.8, ls="--")
+        # from below the lowest loss to the warm start's loss: a diverging run does not stretch the axis
+        set_limits(ax, [*drawn, *targets, *(max(start) * 1.02 for _ in start[:1])])
+        ax.set(title=panel_title(w, k, nw), xlabel="outer step", ylabel="validation loss (nats)")
+        if not drawn:
+            say(ax, "no finite evaluation")
+    title(fig, "Validation loss of each cell's selected setting\n(median over seeds, band: min–max; "
+                 "dashed: targets; x: a run diverged)")
+    return fig
 
 
-def fig_steps_vs_target(table, out):
-    ks = sorted(table["k"].unique())
-    pal = _palette(table["optimizer"].unique())
-    fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4), squeeze=False)
-    for ax, k in zip(axes[0], ks):
-        for opt, part in table[table["k"] == k].groupby("optimizer"):
-            part = part.sort_values("target", ascending=False)
-            y = part["median_steps"].astype(float)
-            yerr = np.array([y - part["steps_ci_low"].astype(float), part["steps_ci_high"].astype(float) - y])
-            ax.errorbar(part["target"], y, yerr=np.nan_to_num(yerr), marker="o", label=opt, color=pal[opt], capsize=3)
-        ax.invert_xaxis()
-        ax.set(title=f"K = {k}", xlabel="target validation loss (tighter →)", ylabel="steps to target")
-        ax.legend(fontsize=8)
-    fig.suptitle("Steps to target as the target tightens (censored medians omitted)")
-    return _save(fig, out, "steps_vs_target")
+def _tightest_column(part: pd.DataFrame) -> str | None:
+    targets = _own_targets(part)
+    return f"steps_to_{min(targets):g}" if targets else None
 
 
-def fig_batch_scaling(table, fits, out):
-    targets = sorted(table["target"].unique(), reverse=True)
-    pal = _palette(table["optimizer"].unique())
-    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4), squeeze=False)
-    for ax, t in zip(axes[0], targets):
-        part_t = table[table["target"] == t]
-        for opt, part in part_t.groupby("optimizer"):
-            y = part["median_steps"].astype(float)
-            yerr = np.array([y - part["steps_ci_low"].astype(float), part["steps_ci_high"].astype(float) - y])
-            ax.errorbar(part["tokens_per_step"], y, yerr=np.nan_to_num(yerr), marker="o", ls="none",
-                        color=pal[opt], label=opt, capsize=3)
-            f = fits[(fits["target"] == t) & (fits["optimizer"] == opt) & fits["follows_model"]] if not fits.empty else fits
-            if len(f):
-                B = np.geomspace(part_t["tokens_per_step"].min() / 2, part_t["tokens_per_step"].max() * 2, 50)
-                r = f.iloc[0]
-                ax.plot(B, r["s_min"] * (1 + r["b_noise"] / B), color=pal[opt], lw=1, alpha=0.8)
-        ax.set(xscale="log", yscale="log", title=f"target {t:g}", xlabel="tokens per step (B)",
-               ylabel="steps to target S(B)")
-        ax.legend(fontsize=8)
-    fig.suptitle("Batch-size scaling with fitted S(B) = S_min (1 + B_noise / B)")
-    return _save(fig, out, "batch_scaling")
+_TOP = {"diverged": ("x", None), "pruned": ("v", "white"), "budget": ("^", "white"), "reached": ("^", "white")}
 
 
-def fig_speedup(table, out):
-    t = table["target"].min()
-    part = table[(table["target"] == t) & (table["optimizer"] != "adamw")].copy()
-    ks = sorted(table["k"].unique())
-    fig, axes = plt.subplots(1, len(ks), figsize=(5 * len(ks), 4), squeeze=False, sharey=True)
-    for ax, k in zip(axes[0], ks):
-        p = part[part["k"] == k].sort_values("optimizer")
-        y = p["speedup_vs_adamw"].astype(float).to_numpy()
-        err = np.array([y - p["speedup_ci_low"].astype(float).to_numpy(), p["speedup_ci_high"].astype(float).to_numpy() - y])
-        ax.bar(p["optimizer"], np.nan_to_num(y), yerr=np.nan_to_num(err), capsize=4, color="tab:blue", alpha=0.7)
-        ax.axhline(1.0, color="grey", ls="--", lw=0.8)
-        ax.set(title=f"K = {k}, target {t:g}", ylabel="speedup in steps over AdamW")
-        ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Speedup over AdamW (median ratio, 95% bootstrap interval; missing = censored)")
-    return _save(fig, out, "speedup")
+def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str) -> None:
+    """Runs with nothing to plot in this panel, by status, as markers at the top of the axes."""
+    for status, part in p.groupby("status"):
+        marker, face = _TOP.get(status, ("^", "white"))
+        paint = {"facecolors": face, "edgecolors": colour(opt)} if face else {"color": colour(opt)}  # x: no face
+        ax.scatter(part["lr"], [0.95] * len(part), marker=marker, s=40, transform=ax.get_xaxis_transform(),
+                   gid=f"{status}|{gid}", clip_on=False, **paint)
 
 
-def fig_lr_sensitivity(runs, out):
-    tune = runs[runs["role"] == "tune"].copy()
-    if tune.empty:
-        tune = runs.copy()
-    tight = targets_of(runs)[-1]
-    ks = sorted(tune["k"].unique())
-    pal = _palette(tune["optimizer"].unique())
-    fig, axes = plt.subplots(2, len(ks), figsize=(5 * len(ks), 7), squeeze=False, sharex="col")
-    for j, k in enumerate(ks):
-        for opt, part in tune[tune["k"] == k].groupby("optimizer"):
-            part = part.sort_values("lr")
-            steps = part[f"steps_to_{tight}"].astype(float)
-            axes[0][j].plot(part["lr"], steps, marker="o", color=pal[opt], label=opt)
-            div, pruned = part["status"] == "diverged", part["status"] == "pruned"
-            axes[1][j].plot(part["lr"], part["final_val_loss"].astype(float), marker="o", color=pal[opt], label=opt)
-            axes[1][j].scatter(part.loc[div, "lr"], part.loc[div, "final_val_loss"].astype(float).fillna(0),
-                               marker="x", color="red")
-            # a pruned run's last loss is where it stopped, not where its budget would have ended
-            axes[1][j].scatter(part.loc[pruned, "lr"], part.loc[pruned, "final_val_loss"].astype(float),
-                               marker="v", s=60, facecolors="white", edgecolors=pal[opt], zorder=3)
-        axes[0][j].set(xscale="log", title=f"K = {k}", ylabel=f"steps to {tight} (gaps: not reached)")
-        axes[1][j].set(xscale="log", xlabel="learning rate", ylabel="validation loss at the run's end")
-        for ax in (axes[0][j], axes[1][j]):
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        axes[0][j].legend(fontsize=8)
-    fig.suptitle("Learning-rate sensitivity over every tuning run (x: diverged; ▽: pruned, its loss where it stopped)")
-    return _save(fig, out, "lr_sensitivity")
+def fig_lr_sensitivity(runs):
+    tune = runs[runs["role"] == "tune"]
+    tune = tune if len(tune) else runs
+    groups, nw = _groups(tune), tune["workload"].nunique()
+    fig, axes = panels([(row, w, k) for row in (0, 1) for w, k in groups], ncols=len(groups), size=(4.8, 3.4))
+    for (row, w, k), ax in axes.items():
+        part = tune[(tune.workload == w) & (tune.k == k)]
+        column = _tightest_column(part) if row == 0 else "final_val_loss"
+        values = []
+        for opt in ordered(part.optimizer):
+            p = part[part.optimizer == opt].sort_values("lr")
+            y = pd.to_numeric(p[column], errors="coerce") if column in p else pd.Series(np.nan, index=p.index)
+            ok = np.isfinite(y) & ((p.status != "diverged") | (row == 0))
+            gid = f"{row}|{opt}|{w}|{k}"
+            ax.plot(p.loc[ok, "lr"], y[ok], marker="o", ms=4, color=colour(opt), label=opt, gid=f"lr|{gid}")
+            values += finite(y[ok])
+            _mark_top(ax, p[~ok], opt, gid)
+            if row == 1:  # a pruned run's loss is where it stopped, not where its budget would have ended
+                stopped = p[ok & (p.status == "pruned")]
+                ax.scatter(stopped["lr"], y[stopped.index], marker="v", s=50, facecolors="white",
+                           edgecolors=colour(opt), zorder=3, gid=f"pruned|{gid}")
+        readable_log(ax, "x")
+        set_limits(ax, part["lr"], axis="x", log=True)
+        if row == 0:
+            readable_log(ax)
+        set_limits(ax, values, log=row == 0, default=(1.0, 10.0) if row == 0 else (0.0, 1.0))
+        steps_label = f"steps to {column.removeprefix('steps_to_')}" if row == 0 and column else "steps to target"
+        ax.set(title=panel_title(w, k, nw) if row == 0 else "", xlabel="learning rate" if row else "",
+               ylabel=f"{steps_label} (▲: not reached)" if row == 0 else "validation loss at the run's end")
+    title(fig, "Learning-rate sensitivity over every tuning run (markers at the top: x diverged, ▽ pruned, "
+                 "▲ not reached; lower ▽: a pruned run's loss where it stopped)")
+    return fig
 
 
-def fig_cost_to_target(table, out):
-    t = table["target"].min()
-    part = table[table["target"] == t]
-    ks = sorted(part["k"].unique())
-    metrics = [("median_steps", "steps"), ("median_fwd_equiv", "forward-equivalent passes"),
-               ("median_seconds", "wall seconds")]
-    fig, axes = plt.subplots(len(ks), 3, figsize=(14, 3.5 * len(ks)), squeeze=False)
-    for i, k in enumerate(ks):
-        p = part[part["k"] == k].sort_values("optimizer")
-        for j, (col, label) in enumerate(metrics):
-            axes[i][j].bar(p["optimizer"], p[col].astype(float).fillna(0), color="tab:green", alpha=0.7)
-            axes[i][j].set(title=f"K = {k}: {label} to {t:g}")
-            axes[i][j].tick_params(axis="x", rotation=30)
-    fig.suptitle("Cost to target: steps, compute and time side by side (0 = not reached)")
-    return _save(fig, out, "cost_to_target")
+def fig_tuning_budget(runs):
+    curves = tuning_curves(runs)
+    keys = _groups(curves) if len(curves) else []
+    fig, axes = panels(keys)
+    nw = curves["workload"].nunique() if len(curves) else 0
+    for key, ax in axes.items():
+        if key is None:
+            say(ax, "no tuning runs in these records", empty=True)
+            continue
+        w, k = key
+        part = curves[(curves.workload == w) & (curves.k == k)]
+        drawn = []
+        for opt in ordered(part.optimizer):
+            c = part[part.optimizer == opt]
+            y = c["best_steps"].where(np.isfinite(c["best_steps"]))
+            ax.step(c["trial"], y, where="post", marker="o", ms=4, color=colour(opt), label=opt,
+                    gid=f"budget|{opt}|{w}|{k}")
+            none_yet = c[y.isna()]
+            ax.scatter(none_yet["trial"], [0.95] * len(none_yet), marker="^", s=40, facecolors="white",
+                       edgecolors=colour(opt), transform=ax.get_xaxis_transform(), gid=f"censored|{opt}|{w}|{k}")
+            drawn += finite(y)
+        readable_log(ax)
+        set_limits(ax, drawn, log=True)
+        ax.set_xlim(0.5, part["trial"].max() + 0.5)
+        ax.set_xticks(range(1, int(part["trial"].max()) + 1))
+        target = part["target"].iloc[0]
+        ax.set(title=panel_title(w, k, nw), xlabel="tuning trials run (in order)",
+               ylabel=f"best steps to {target:g} so far (▲: none yet)")
+    title(fig, "Tuning budget: the best steps to the tightest target found after 1, 2, … tuning trials")
+    return fig
+
+
+def build_figures(runs, evals, table, fits) -> dict[str, plt.Figure]:
+    """Every figure, by name, in the order of ``FIGURES`` (open: the caller saves or inspects them)."""
+    return {"steps_vs_target": fig_steps_vs_target(table), "speedup": fig_speedup(table),
+            "oracle_gap": fig_oracle_gap(table), "performance_profiles": fig_performance_profiles(table),
+            "batch_scaling": fig_batch_scaling(table, fits), "cost_to_target": fig_cost_to_target(table),
+            "loss_curves": fig_loss_curves(runs, evals), "lr_sensitivity": fig_lr_sensitivity(runs),
+            "tuning_budget": fig_tuning_budget(runs)}
 
 
 def render_figures(runs, evals, table, fits, out: Path) -> list[Path]:
-    """Every figure, in the order of ``FIGURES``; the paths written."""
+    """Every figure saved as PNG and SVG into ``out``; the paths written."""
     plt.rcParams["svg.hashsalt"] = "optbench"
-    return [*fig_loss_curves(runs, evals, out), *fig_steps_vs_target(table, out), *fig_batch_scaling(table, fits, out),
-            *fig_speedup(table, out), *fig_lr_sensitivity(runs, out), *fig_cost_to_target(table, out)]
+    return [p for name, fig in build_figures(runs, evals, table, fits).items() for p in save(fig, out, name)]

@@ -1,8 +1,8 @@
 """``bench leaderboard merge``: gather the run records of several results folders or downloaded CI
 artifacts into one store, de-duplicated by run id, then rebuild ``leaderboard.json`` from all of them.
 
-A record of an unknown schema version is refused (named, counted, never copied); a truncated or
-malformed file is skipped the same way. Records are copied byte for byte, so their provenance (code
+A record that cannot be used (bad bytes, bad JSON, an unknown schema version, missing fields) is refused:
+named with the reason, never copied. Records are copied byte for byte, so their provenance (code
 version, device, corpus, libraries) travels with them.
 """
 
@@ -12,11 +12,14 @@ import json
 from pathlib import Path
 
 from benchmark import BenchError
+from benchmark.batchfit import batch_fits
 from benchmark.files import atomic_write, atomic_write_json
-from benchmark.record import READABLE_SCHEMAS
+from benchmark.record import READABLE_SCHEMAS, read_record
 from benchmark.report import leaderboard_json, load
 from benchmark.store import ResultsStore
-from benchmark.tables import batch_fits, select_final, summary_table
+from benchmark.tables import select_final, summary_table
+
+_SCHEMAS = f"; this tool reads schema {', '.join(map(str, READABLE_SCHEMAS))}"
 
 
 def _record_files(folder: Path) -> list[Path]:
@@ -33,21 +36,15 @@ def merge(sources: list[Path], into: Path) -> dict:
     counts = {"merged": 0, "duplicates": 0, "refused": []}
     for src in sources:
         for path in _record_files(src):
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                counts["refused"].append(f"{path} (unreadable)")
+            record, why = read_record(path)
+            if why == "not a run record":
+                continue  # e.g. a leaderboard.json inside an artifact
+            if record is None:
+                if why == "other schema":
+                    why = f"schema version {json.loads(path.read_bytes()).get('schema_version')!r}{_SCHEMAS}"
+                counts["refused"].append(f"{path} ({why})")
                 continue
-            if not isinstance(rec, dict) or "run" not in rec:
-                continue  # not a run record (e.g. a leaderboard.json inside an artifact)
-            if rec.get("schema_version") not in READABLE_SCHEMAS:
-                counts["refused"].append(f"{path} (schema version {rec.get('schema_version')!r}, "
-                                         f"this tool reads {', '.join(map(str, READABLE_SCHEMAS))})")
-                continue
-            run_id = rec["run"].get("run_id")
-            if not run_id or "evals" not in rec:
-                counts["refused"].append(f"{path} (missing fields)")
-                continue
+            run_id = record["run"]["run_id"]
             if store.has(run_id):
                 counts["duplicates"] += 1
                 continue

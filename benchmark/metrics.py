@@ -101,8 +101,8 @@ def paired_speedup_ci(
         return (math.nan, math.nan, math.nan)
     a = np.asarray([math.inf if baseline[s] is None else baseline[s] for s in seeds], float)
     b = np.asarray([math.inf if ours[s] is None else ours[s] for s in seeds], float)
-    if math.isinf(np.median(a)) or math.isinf(np.median(b)):
-        return (math.nan, math.nan, math.nan)
+    if math.isinf(np.median(a)) or math.isinf(np.median(b)) or np.median(b) <= 0:
+        return (math.nan, math.nan, math.nan)  # censored, or ours reached it at the start: no ratio
     point = float(np.median(a) / np.median(b))
     idx = np.random.default_rng(seed).integers(0, len(seeds), (n_boot, len(seeds)))
     with np.errstate(invalid="ignore"):

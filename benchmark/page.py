@@ -1,48 +1,138 @@
-"""The report's HTML page: self-contained (figures embedded as data URIs, no external request), the
-leaderboard table and every figure."""
+"""The report's HTML page, self-contained (figures embedded as data URIs, a few lines of inline script, no
+external request): what was found, a table for people (readable columns, numbers rounded to their
+precision, '≥ budget' where censored, sortable by clicking a column), and every figure with a caption. The
+full machine-readable table is ``summary.csv``."""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark.tables import provenance
+from benchmark.headline import headline, ratio_text, steps_text
+from benchmark.tables import nan_none, provenance
 
+CAPTIONS = {
+    "steps_vs_target": "Steps to each target (median over seeds, 95% interval) as the target tightens, per K.",
+    "speedup": "Speedup in steps over AdamW at the tightest target, per K, with paired intervals.",
+    "oracle_gap": "Each optimizer's steps divided by full Gauss-Newton's: how far it is from the GN oracle.",
+    "performance_profiles": "Fraction of (K, target) cells each optimizer reaches within τ × the best "
+                            "optimizer's steps (left) and compute (right).",
+    "batch_scaling": "Steps against tokens per step, with the fit S(B) = S_min (1 + B_noise / B) where it holds.",
+    "cost_to_target": "Steps, forward-equivalent passes and wall seconds to the tightest target.",
+    "loss_curves": "Validation loss of each cell's selected setting; dashed lines are the targets.",
+    "lr_sensitivity": "Every tuning run: steps to the tightest target and final loss against the learning rate.",
+    "tuning_budget": "The best steps to the tightest target found after 1, 2, … tuning trials.",
+}
 
-def html_page(md_table: str, table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, skipped: dict) -> str:
-    imgs = []
-    for p in figures:
-        if p.suffix == ".png":
-            data = base64.b64encode(p.read_bytes()).decode()
-            imgs.append(f'<figure><img alt="{p.stem}" src="data:image/png;base64,{data}"><figcaption>{p.stem}'
-                        "</figcaption></figure>")
-    cols = ["workload", "target", "k", "tokens_per_step", "optimizer", "setting", "median_steps", "steps_ci_low",
-            "steps_ci_high", "speedup_vs_adamw", "median_fwd_equiv", "median_seconds", "reached", "censored", "diverged"]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in cols) + "</tr>"
-                   for r in table.to_dict("records"))
-    note = f"<p>Skipped records: {html.escape(json.dumps(skipped))}</p>" if skipped else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>optbench report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%}}figure{{margin:1em 0}}</style>
-</head><body>
-<h1>optbench report</h1>
-<p>{len(runs)} runs; {html.escape(provenance(runs))}</p>{note}
-<h2>Leaderboard</h2>
-<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-<h2>Figures</h2>
-{''.join(imgs)}
-</body></html>
+# (header, how to show a row, the value it sorts by)
+COLUMNS = [
+    ("Target", lambda r: f"{r['target']:g}", lambda r: r["target"]),
+    ("K", lambda r: str(r["k"]), lambda r: r["k"]),
+    ("Tokens / step", lambda r: f"{r['tokens_per_step']:,}", lambda r: r["tokens_per_step"]),
+    ("Optimizer", lambda r: r["optimizer"], lambda r: r["optimizer"]),
+    ("Setting", lambda r: r["setting"] + (" (grid edge)" if r["at_edge"] else ""), lambda r: r["setting"]),
+    ("Tuning trials", lambda r: str(r["tuning_trials"]), lambda r: r["tuning_trials"]),
+    ("Steps [95% CI]", lambda r: steps_text(r["median_steps"], r["steps_ci_low"], r["steps_ci_high"], r["budget"],
+                                            r["bracket"]), lambda r: _sortable(r["median_steps"])),
+    ("× vs AdamW", lambda r: ratio_text(r["speedup_vs_adamw"], r["speedup_vs_adamw_ci_low"],
+                                        r["speedup_vs_adamw_ci_high"]), lambda r: _sortable(r["speedup_vs_adamw"], 0)),
+    ("× vs best first-order", lambda r: _vs_best(r), lambda r: _sortable(r["speedup_vs_best_first_order"], 0)),
+    ("Steps ÷ full GN's", lambda r: ratio_text(r["oracle_gap"], r["oracle_gap_ci_low"], r["oracle_gap_ci_high"]),
+     lambda r: _sortable(r["oracle_gap"])),
+    ("Compute to target (fwd-equiv)", lambda r: _number(r["median_fwd_equiv"], "{:,.0f}"),
+     lambda r: _sortable(r["median_fwd_equiv"])),
+    ("Time to target (s)", lambda r: _number(r["median_seconds"], "{:.3g}"),
+     lambda r: _sortable(r["median_seconds"])),
+    ("Runs reached / censored / diverged", lambda r: f"{r['reached']} / {r['censored']} / {r['diverged']}",
+     lambda r: r["reached"]),
+]
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0], up = th.dataset.dir !== 'up';
+  th.closest('tr').querySelectorAll('th').forEach(h => delete h.dataset.dir); th.dataset.dir = up ? 'up' : 'down';
+  const key = tr => { const v = tr.cells[col].dataset.v, n = parseFloat(v); return isNaN(n) ? v : n; };
+  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); }).forEach(tr => body.appendChild(tr));
+}));
 """
 
 
-def _cell(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
+def _sortable(v, censored: float = math.inf):
+    v = nan_none(v)
+    return censored if v is None else v
+
+
+def _number(v, spec: str) -> str:
+    return "censored" if nan_none(v) is None else spec.format(v)
+
+
+def _vs_best(r) -> str:
+    text = ratio_text(r["speedup_vs_best_first_order"], r["speedup_vs_best_first_order_ci_low"],
+                      r["speedup_vs_best_first_order_ci_high"])
+    return text + (f" ({r['best_first_order']})" if r["best_first_order"] and text != "—" else "")
+
+
+def _table(part: pd.DataFrame) -> str:
+    head = "".join(f'<th title="click to sort">{html.escape(name)}</th>' for name, _, _ in COLUMNS)
+    rows = []
+    for r in part.to_dict("records"):
+        cells = "".join(f'<td data-v="{html.escape(str(key(r)))}">{html.escape(show(r))}</td>'
+                        for _, show, key in COLUMNS)
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _headline(table: pd.DataFrame) -> str:
+    parts = []
+    for lead, sentences in headline(table):
+        items = "".join(f"<li>{_bold(html.escape(s))}</li>" for s in sentences)
+        parts.append(f"<p>{html.escape(lead)}:</p><ul>{items}</ul>")
+    return '<section id="headline"><h2>What was found</h2>' + "".join(parts) + "</section>"
+
+
+def _bold(text: str) -> str:
+    """Markdown's **name** as <strong> (the headline is written once, for both the page and the Markdown)."""
+    pieces = text.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+def html_page(table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, skipped: dict) -> str:
+    figs = []
+    for p in figures:
+        if p.suffix == ".png":
+            data = base64.b64encode(p.read_bytes()).decode()
+            figs.append(f'<figure id="fig-{p.stem}"><img alt="{p.stem}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(CAPTIONS.get(p.stem, p.stem))}</figcaption></figure>")
+    tables = "".join(f"<h3>{html.escape(w)}</h3>{_table(part)}" for w, part in table.groupby("workload", sort=True))
+    note = ""
+    if skipped:
+        total = sum(skipped.values())
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+        note = f'<p class="skipped">Skipped {total} record files that cannot be used: {html.escape(reasons)}.</p>'
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>optbench report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1500px;line-height:1.4}}
+table{{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}}
+td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}}th{{background:#f2f2f2;cursor:pointer}}
+th[data-dir=up]::after{{content:" ▲"}}th[data-dir=down]::after{{content:" ▼"}}
+td:nth-child(4),td:nth-child(5){{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
+figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}</style>
+</head><body>
+<h1>optbench report</h1>
+<p>{len(runs)} runs; {html.escape(provenance(runs))}</p>{note}
+{_headline(table)}
+<h2>Leaderboard</h2>
+<p>Median over seeds of each cell's selected setting, with 95% bootstrap intervals; speedups are paired by
+seed. A censored median (≥ budget) never reached the target within the step budget. Click a column to
+sort. Every number, unrounded, is in <code>summary.csv</code>.</p>
+{tables}
+<h2>Figures</h2>
+{''.join(figs)}
+<script>{SORT_SCRIPT}</script>
+</body></html>
+"""

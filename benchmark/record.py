@@ -27,6 +27,10 @@ from benchmark.tokens import PreparedData
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
+# what reports, merges and the suite's selection read from every record's ``run`` (schema 2 names)
+REQUIRED_RUN_FIELDS = ("run_id", "workload", "workload_version", "workload_key", "optimizer", "hparams", "k",
+                       "tokens_per_step", "seed", "role", "status", "final_val_loss", "steps_to_target",
+                       "code_version", "corpus", "device")
 
 
 def code_version() -> str:
@@ -76,7 +80,7 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
         "prune_after": trial.prune_after,
         "workload": w.name, "workload_version": w.version, "workload_key": w.key(),
         "corpus_key": trial.corpus, "numerics": trial.numerics,
-        "optimizer": trial.optimizer, "hparams": asdict(hp), "overrides": sorted(k for k, _ in trial.hparams),
+        "optimizer": trial.optimizer, "optimizer_family": module.backend.family, "hparams": asdict(hp), "overrides": sorted(k for k, _ in trial.hparams),
         "k": trial.k, "tokens_per_step": w.tokens_per_step(trial.k), "seed": trial.seed,
         "status": evaluation.status, "steps_run": module.step_idx,
         "final_val_loss": losses[-1] if losses else None,
@@ -101,6 +105,32 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
     }
     record = {"schema_version": SCHEMA_VERSION, "run": run, "evals": evaluation.evals, "steps": module.step_log}
     return json.loads(json.dumps(record, default=str))  # as a reader will see it (tuples become lists)
+
+
+def read_record(path: Path) -> tuple[dict | None, str | None]:
+    """(the record at ``path`` in the current schema, None) or (None, why it cannot be used): bad bytes,
+    bad JSON, another schema, or missing fields. Nothing that a file holds raises."""
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError:
+        return None, "unreadable"
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except (json.JSONDecodeError, RecursionError):
+        return None, "not JSON"
+    if not isinstance(record, dict) or not {"run", "schema_version"} & record.keys():
+        return None, "not a run record"  # e.g. a leaderboard.json inside a downloaded artifact
+    if record.get("schema_version") not in READABLE_SCHEMAS:
+        return None, "other schema"
+    run = record.get("run")
+    if not isinstance(run, dict) or not isinstance(record.get("evals"), list):
+        return None, "missing fields"
+    missing = [f for f in REQUIRED_RUN_FIELDS if f not in run]
+    if missing or not isinstance(run["hparams"], dict) or not isinstance(run["steps_to_target"], dict):
+        return None, "missing fields"
+    if not all(isinstance(e, dict) and "step" in e and "val_loss" in e for e in record["evals"]):
+        return None, "missing fields"
+    return upgrade(record), None
 
 
 def upgrade(record: dict) -> dict:

@@ -11,39 +11,42 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import BenchError
+from benchmark.batchfit import batch_fits
 from benchmark.figures import render_figures
 from benchmark.files import atomic_write
+from benchmark.headline import headline, headline_markdown, ratio_text, steps_text
 from benchmark.page import html_page
-from benchmark.store import ResultsStore, frames
-from benchmark.tables import batch_fits, fmt, nan_none, provenance, select_final, summary_table
+from benchmark.store import ResultsStore, frames, skipped_line
+from benchmark.tables import fmt, nan_none, provenance, select_final, summary_table
+from optimizers.registry import registry
 
 LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 1}
 
 
 def _leaderboard_row(r) -> str:
-    steps = fmt(r.median_steps)
-    if r.steps_ci_low is not None and not pd.isna(r.steps_ci_low):
-        steps += f" [{fmt(r.steps_ci_low)}, {fmt(r.steps_ci_high)}]"
-    sp = fmt(r.speedup_vs_adamw, "{:.2f}×")
-    if r.speedup_ci_low is not None and not pd.isna(r.speedup_ci_low):
-        sp += f" [{fmt(r.speedup_ci_low, '{:.2f}')}, {fmt(r.speedup_ci_high, '{:.2f}')}]"
-        sp += " *" if r.speedup_excludes_1 else ""
-    setting = r.setting + (" (grid edge)" if getattr(r, "at_edge", False) else "")
-    tuned = getattr(r, "tuning_trials", None)
-    return (f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {setting} | {fmt(tuned, '{:.0f}')} | {steps} | "
-            f"{fmt(r.bracket, '{:g}')} | {sp} | {fmt(r.median_fwd_equiv, '{:.0f}')} | "
+    steps = steps_text(r.median_steps, r.steps_ci_low, r.steps_ci_high, r.budget, r.bracket)
+    sp = ratio_text(r.speedup_vs_adamw, r.speedup_vs_adamw_ci_low, r.speedup_vs_adamw_ci_high)
+    sp += " *" if r.speedup_excludes_1 else ""
+    fo = ratio_text(r.speedup_vs_best_first_order, r.speedup_vs_best_first_order_ci_low,
+                    r.speedup_vs_best_first_order_ci_high)
+    fo += f" ({r.best_first_order})" if r.best_first_order and fo != "—" else ""
+    gap = ratio_text(r.oracle_gap, r.oracle_gap_ci_low, r.oracle_gap_ci_high)
+    setting = r.setting + (" (grid edge)" if r.at_edge else "")
+    return (f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {setting} | {fmt(r.tuning_trials, '{:.0f}')} | {steps} | "
+            f"{fmt(r.bracket, '{:g}')} | {sp} | {fo} | {gap} | {fmt(r.median_fwd_equiv, '{:,.0f}')} | "
             f"{fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | {fmt(r.median_seconds, '{:.1f}')} | "
             f"{r.reached} / {r.censored} / {r.diverged} |")
 
 
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> str:
-    lines = ["# optbench leaderboard", ""]
+    lines = ["# optbench leaderboard", "", *headline_markdown(table)]
     for (workload, target), part in table.groupby(["workload", "target"], sort=False):
         lines += [f"## {workload}: steps to validation loss {target:g}", "",
                   "| K | tokens/step | optimizer | setting | tuning trials | median steps [95% CI] | bracket "
-                  "| speedup vs AdamW [95% CI] | compute to target (fwd-equiv) | compute speedup "
-                  "| time to target (s) | reached / censored / diverged |",
-                  "|---:|---:|---|---|---:|---|---:|---|---:|---:|---:|---|"]
+                  "| speedup vs AdamW [95% CI] | speedup vs best first-order [95% CI] | steps ÷ full GN's [95% CI] "
+                  "| compute to target (fwd-equiv) | compute speedup | time to target (s) "
+                  "| reached / censored / diverged |",
+                  "|---:|---:|---|---|---:|---|---:|---|---|---|---:|---:|---:|---|"]
         lines += [_leaderboard_row(r) for r in part.itertuples()]
         lines.append("")
     if not fits.empty:
@@ -63,8 +66,11 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
     lines += [
         "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
         "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
-        "(a bound of ∞ means too many resamples were censored); a median is censored (—) when more than half "
-        "the runs never reached the target, and then no speedup is given. Speedup intervals resample seeds "
+        "(a bound ≥ budget means too many resamples were censored); a median is censored (≥ budget) when more "
+        "than half the runs never reached the target within the step budget, and then no speedup is given. "
+        "The best first-order method is the one with the fewest median steps among the first-order backends "
+        "of the same K and target (named beside each speedup over it); steps ÷ full GN's is the gap to the "
+        "Gauss-Newton oracle. Speedup intervals resample seeds "
         "jointly for both optimizers (runs of one seed share their warm start and data order); * marks an "
         "interval that excludes 1. The bracket is the widest gap, over the cell's runs, between the two "
         "evaluations around the crossing. Tuning trials count each cell's settings tried: its grid, "
@@ -83,6 +89,7 @@ def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame
 
     return {
         **LEADERBOARD_SCHEMA,
+        "headline": [{"scene": lead, "findings": lines} for lead, lines in headline(table)],
         "entries": clean(table.to_dict("records")),
         "batch_fits": clean(fits.to_dict("records")) if not fits.empty else [],
         "runs": sorted(runs["run_id"]),
@@ -110,17 +117,29 @@ def load(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             f" · {numerics}" if isinstance(numerics, str) and numerics else "")
 
     runs["workload"] = [setup(r) for r in runs.to_dict("records")]
+    runs["optimizer_family"] = [_family(r) for r in runs.to_dict("records")]
     return runs, evals, skipped
+
+
+def _family(run: dict) -> str:
+    """What the record says of its optimizer's family; for records older than the field, what the installed
+    backend of that name says; "unknown" for a backend not installed here."""
+    family = run.get("optimizer_family")
+    if isinstance(family, str):
+        return family
+    backend = registry().get(run["optimizer"])
+    return backend.family if backend is not None else "unknown"
 
 
 def render(results: Path, out: Path) -> list[Path]:
     """Every report file from the records under ``results``, into ``out``; the paths written."""
     runs, evals, skipped = load(results)
     if skipped:
-        warnings.warn("skipped records: " + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())),
-                      stacklevel=2)
+        warnings.warn(skipped_line(skipped), stacklevel=2)
     runs = select_final(runs)
     table = summary_table(runs, evals)
+    if table.empty:
+        raise BenchError(f"the records under {str(results)!r} name no targets: nothing to report")
     fits = batch_fits(runs, evals)
     out.mkdir(parents=True, exist_ok=True)
     figures = render_figures(runs, evals, table, fits, out)
@@ -129,7 +148,7 @@ def render(results: Path, out: Path) -> list[Path]:
              "summary.csv": table.to_csv(index=False, float_format="%.6g"),
              "batch_fits.csv": fits.to_csv(index=False, float_format="%.6g"),
              "leaderboard.json": json.dumps(leaderboard_json(table, fits, runs), indent=1, sort_keys=True),
-             "index.html": html_page(md, table, figures, runs, skipped)}
+             "index.html": html_page(table, figures, runs, skipped)}
     for name, text in texts.items():
         atomic_write(out / name, text)
     return [*(out / name for name in texts), *figures]

@@ -42,6 +42,7 @@ def run_suite(
     part = parse_shard(shard)
     store = ResultsStore(results)
     workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
+    run_records(store, warn=True)  # says which files of the folder cannot be used, once
     # Ranks launched as separate programs (by Lightning from this command, torchrun, SLURM): rank 0 runs the
     # sweep below and sends each trial to the others, which only follow (see benchmark.ranks).
     launched = hw.multi_process and ddp_start_method() == "popen"

@@ -10,7 +10,6 @@ for ``stale_after`` seconds (another host, whose processes cannot be seen from h
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -21,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark import BenchError
 from benchmark.files import atomic_write_json
-from benchmark.record import READABLE_SCHEMAS, overrides, upgrade
+from benchmark.record import overrides, read_record
 
 HEARTBEAT_SECONDS = 60  # how often a running trial refreshes its claim
 STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this long is abandoned
@@ -53,13 +53,17 @@ class ResultsStore:
         return self.work_dir / f"{run_id}.ckpt"
 
     def has(self, run_id: str) -> bool:
-        return self.path(run_id).exists()
+        """A readable record of the run exists (a damaged file in its place is run again, and replaced)."""
+        return self.path(run_id).exists() and read_record(self.path(run_id))[0] is not None
 
     def write(self, record: dict) -> None:
         atomic_write_json(self.path(record["run"]["run_id"]), record)
 
     def read(self, run_id: str) -> dict:
-        return upgrade(json.loads(self.path(run_id).read_text()))
+        record, why = read_record(self.path(run_id))
+        if record is None:
+            raise BenchError(f"record {str(self.path(run_id))!r} cannot be read: {why}")
+        return record
 
     # ------------------------------------------------------------------------------------ claims
 
@@ -127,28 +131,26 @@ class ResultsStore:
         skipped: dict[str, int] = {}
         out = []
         for path in sorted(self.runs_dir.glob("*.json")) if self.runs_dir.exists() else []:
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                skipped["unreadable"] = skipped.get("unreadable", 0) + 1
-                continue
-            if not isinstance(rec, dict) or rec.get("schema_version") not in READABLE_SCHEMAS:
-                skipped["other schema"] = skipped.get("other schema", 0) + 1
-                continue
-            if not {"run", "evals"} <= rec.keys() or "run_id" not in rec["run"]:
-                skipped["missing fields"] = skipped.get("missing fields", 0) + 1
-                continue
-            out.append(upgrade(rec))
+            record, why = read_record(path)
+            if record is None:
+                skipped[why] = skipped.get(why, 0) + 1
+            else:
+                out.append(record)
         return out, skipped
 
     def load(self, warn: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(runs, evals) as long-format DataFrames."""
         records, skipped = self.records()
         if warn and skipped:
-            warnings.warn(
-                "skipped records: " + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())), stacklevel=2
-            )
+            warnings.warn(skipped_line(skipped), stacklevel=2)
         return frames(records)
+
+
+def skipped_line(skipped: dict[str, int]) -> str:
+    """One line that says how many record files were skipped and why."""
+    total = sum(skipped.values())
+    return (f"skipped {total} record file{'s' if total != 1 else ''} that cannot be used: "
+            + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
 
 
 def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -156,6 +158,8 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for rec in records:
         run = dict(rec["run"])
         run["hparam_overrides"], run["lr"] = overrides(run), run["hparams"].get("lr")  # the setting, for reports
+        run["budget"] = (run.get("workload_config") or {}).get("max_steps")  # the step budget it ran under
+        run["targets"] = sorted(run.get("steps_to_target") or {}, key=float, reverse=True)  # the run's own
         for target, steps in (run.pop("steps_to_target", None) or {}).items():
             run[f"steps_to_{target}"] = steps
         for target, width in (run.pop("steps_to_target_bracket", None) or {}).items():

@@ -23,7 +23,7 @@ from benchmark import BenchError
 from benchmark.corpus import HUB_CORPORA, Corpus, resolve_corpus
 from benchmark.hardware import Hardware
 from benchmark.ranks import Ranks
-from benchmark.store import ResultsStore
+from benchmark.store import ResultsStore, skipped_line
 from benchmark.tokens import PreparedData, prepare
 from benchmark.trial import Trial, run_trial
 from benchmark.warmstart import trial_start
@@ -44,9 +44,12 @@ def parse_optimizers(text: str) -> list[str]:
     return names
 
 
-def run_records(store: ResultsStore) -> dict[str, dict]:
-    """run id -> run record of every readable record in ``store``."""
-    records, _ = store.records()
+def run_records(store: ResultsStore, warn: bool = False) -> dict[str, dict]:
+    """run id -> run record of every readable record in ``store``. Files that cannot be used are left alone
+    (and said, with ``warn``); a trial whose own record is damaged runs again."""
+    records, skipped = store.records()
+    if warn and skipped:
+        console.print(f"warning: {skipped_line(skipped)}", markup=False, highlight=False)
     return {r["run"]["run_id"]: r["run"] for r in records}
 
 

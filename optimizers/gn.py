@@ -59,6 +59,8 @@ class GNHyper:
 class GaussNewtonBase(Backend):
     """The outer loop shared by full and layerwise GN; subclasses choose the stage groups solved."""
 
+    family = "gauss-newton"
+
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
     # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.
     search_space = {"lr": [1e-2, 3e-2, 1e-1]}

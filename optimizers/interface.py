@@ -112,6 +112,8 @@ class Backend(ABC):
     Hyper: ClassVar[type]
     search_space: ClassVar[dict[str, list]]
     description: ClassVar[str] = ""
+    # "first-order" (gradients only) or what curvature it uses; reports compare against the best first-order
+    family: ClassVar[str] = "first-order"
     memory: ClassVar[MemoryModel] = MemoryModel()
     supports_compile: ClassVar[bool] = False  # may the harness torch.compile the model for it
 

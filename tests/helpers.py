@@ -114,3 +114,60 @@ def dense_gauss_newton(data) -> dict:
 
 def cat(d, names):
     return torch.cat([d[n].flatten() for n in names])
+
+
+def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, role: str = "seed", rate: float = 0.1,
+                     start: float = 4.0, floor: float = 3.0, budget: int = 30, targets=(3.6, 3.4, 3.2),
+                     workload: str = "cpu", version: int = 7, corpus: str = "python-stdlib", diverge_at=None,
+                     stop_at=None, family: str | None = None) -> dict:
+    """A schema-2 record of a run whose validation loss decays as floor + (start - floor) exp(-rate step),
+    evaluated every step, with the harness' stopping rules: at its last target, at its budget, where it
+    diverges (``diverge_at``: the loss turns non-finite) or where it is pruned (``stop_at``)."""
+    from benchmark.metrics import crossing
+    from benchmark.record import SCHEMA_VERSION
+
+    evals, status = [], "budget"
+    for step in range(budget + 1):
+        loss = floor + (start - floor) * float(np.exp(-rate * step))
+        if diverge_at is not None and step >= diverge_at:
+            loss, status = float("nan"), "diverged"
+        evals.append({"step": step, "val_loss": loss, "train_loss": loss, "forward_equivalents": 3.0 * k * step,
+                      "train_seconds": 0.01 * k * step, "tokens": 1024 * k * step, "peak_memory_mib": 100.0})
+        if status == "diverged" or loss <= min(targets):
+            status = "reached" if status != "diverged" else status
+            break
+        if stop_at is not None and step >= stop_at:
+            status = "pruned"
+            break
+    steps, losses = [e["step"] for e in evals], [e["val_loss"] for e in evals]
+    found = {f"{t:g}": crossing(steps, losses, t) for t in targets}
+    finite = [x for x in losses if np.isfinite(x)]
+    run = {"run_id": f"{workload}-{optimizer}-k{k}-s{seed}-{lr:g}", "suite": "iteration-complexity", "role": role,
+           "reason": "grid" if role == "tune" else "seed", "workload": workload, "workload_version": version,
+           "workload_key": f"{workload}{version}", "corpus_key": corpus, "numerics": "", "optimizer": optimizer,
+           "hparams": {"lr": lr}, "overrides": ["lr"], "k": k, "tokens_per_step": 1024 * k, "seed": seed,
+           "status": status, "steps_run": steps[-1], "final_val_loss": losses[-1], "best_val_loss": min(finite),
+           "steps_to_target": {t: f and f[0] for t, f in found.items()},
+           "steps_to_target_bracket": {t: f and f[1] for t, f in found.items()},
+           "costs": {"forward_equivalents": evals[-1]["forward_equivalents"]}, "started_at": seed * 1e4 + lr,
+           "workload_config": {"max_steps": budget, "targets": list(targets)}, "code_version": "0.1.0+test",
+           "corpus": {"name": corpus}, "device": {"type": "cpu", "name": "cpu"}, "host": "test"}
+    if family is not None:
+        run["optimizer_family"] = family
+    return {"schema_version": SCHEMA_VERSION, "run": run, "evals": evals, "steps": []}
+
+
+def write_records(results: Path, records) -> Path:
+    store = ResultsStore(results)
+    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    for rec in records:
+        store.write(rec)
+    return results
+
+
+def as_schema_1(record: dict) -> dict:
+    """The record as schema 1 wrote it: the setting as ``hparam_overrides`` and a copy of ``lr``."""
+    run = {k: v for k, v in record["run"].items() if k != "overrides"}
+    run["hparam_overrides"] = {k: run["hparams"][k] for k in record["run"]["overrides"]}
+    run["lr"] = run["hparams"].get("lr")
+    return {**record, "schema_version": 1, "run": run}

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from benchmark.figures import FIGURES
 from benchmark.store import ResultsStore
 
 
@@ -79,18 +80,22 @@ def test_smoke_suite_end_to_end(tmp_path, text_data):
     assert 0 < rec["tokens_read"] <= rec["tokens_available"]  # one epoch at most
     assert rec["costs"]["backward"] == rec["costs"]["forward"] > 0  # AdamW: one backward per forward
     mtimes = {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")}
+    (R / "runs" / "noise.json").write_bytes(b"\x80\x81\xfe" * 50)  # files that cannot be used: the sweep goes on
+    (R / "runs" / "half.json").write_text('{"schema_version": 2, "run": {')
 
     second = bench(*args)
     assert second.returncode == 0, second.stderr
+    assert "skipped 2 record files that cannot be used: 1 not JSON, 1 not UTF-8" in second.stderr
     assert f"tuning: {len(tuned)} of {len(tuned)} trials already have records" in second.stderr
     assert "seeds: 2 of 2 trials already have records" in second.stderr
-    assert {p: p.stat().st_mtime_ns for p in (R / "runs").glob("*.json")} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
 
     rep = bench("report", "--results", str(R), "--out", str(out_dir))
     assert rep.returncode == 0, rep.stderr
+    assert "skipped 2 record files" in rep.stderr
     md = (out_dir / "leaderboard.md").read_text()
     assert f"steps to validation loss {loose}" in md and "| adamw |" in md
-    for fig in ("loss_curves", "steps_vs_target", "batch_scaling", "speedup", "lr_sensitivity", "cost_to_target"):
+    for fig in FIGURES:
         assert (out_dir / f"{fig}.png").stat().st_size > 10_000
         assert (out_dir / f"{fig}.svg").exists()
     assert (out_dir / "index.html").stat().st_size > 50_000

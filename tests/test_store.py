@@ -6,20 +6,43 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+from helpers import as_schema_1, synthetic_record
+
+from benchmark import BenchError
 from benchmark.record import SCHEMA_VERSION
-from benchmark.store import ResultsStore, frames
+from benchmark.store import ResultsStore, frames, skipped_line
 
 
 def test_bad_records_are_skipped_and_counted(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write({"schema_version": SCHEMA_VERSION, "run": {"run_id": "a", "hparams": {}},
-                 "evals": [{"step": 0, "val_loss": 1.0}]})
-    (tmp_path / "runs" / "trunc.json").write_text('{"run": {"run_id"')
-    (tmp_path / "runs" / "old.json").write_text(json.dumps({"schema_version": 0, "run": {}, "evals": []}))
+    store.write(synthetic_record("adamw", 1, 0))
+    good = synthetic_record("muon", 1, 0)
+    runs = tmp_path / "runs"
+    (runs / "trunc.json").write_text('{"run": {"run_id"')
+    (runs / "bytes.json").write_bytes(bytes(range(256)))
+    (runs / "old.json").write_text(json.dumps({"schema_version": 0, "run": {}, "evals": []}))
+    del good["run"]["status"]
+    (runs / "partial.json").write_text(json.dumps(good))
+    (runs / "board.json").write_text(json.dumps({"schema": "optbench-leaderboard", "entries": []}))
     records, skipped = store.records()
-    assert [r["run"]["run_id"] for r in records] == ["a"]
-    assert skipped == {"unreadable": 1, "other schema": 1}
+    assert [r["run"]["optimizer"] for r in records] == ["adamw"]
+    assert skipped == {"not JSON": 1, "not UTF-8": 1, "other schema": 1, "missing fields": 1, "not a run record": 1}
+    assert skipped_line(skipped) == ("skipped 5 record files that cannot be used: 1 missing fields, 1 not JSON, "
+                                     "1 not UTF-8, 1 not a run record, 1 other schema")
     assert not list(Path(tmp_path / "runs").glob(".*tmp"))
+
+
+def test_a_damaged_record_in_a_trials_place_counts_as_not_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    rec = synthetic_record("adamw", 1, 0)
+    run_id = rec["run"]["run_id"]
+    store.write(rec)
+    assert store.has(run_id) and store.read(run_id)["run"]["status"] == rec["run"]["status"]
+    store.path(run_id).write_bytes(store.path(run_id).read_bytes()[:100])  # cut short: its trial runs again
+    assert not store.has(run_id)
+    with pytest.raises(BenchError, match="cannot be read: not JSON"):
+        store.read(run_id)
 
 
 def test_claims_exclude_live_processes_and_take_over_dead_ones(tmp_path):
@@ -49,9 +72,8 @@ def test_a_claim_from_another_host_is_live_while_refreshed_and_taken_over_once_s
 
 
 def test_schema_1_records_are_read_as_schema_2(tmp_path):
-    v1 = {"schema_version": 1, "run": {"run_id": "old", "hparams": {"lr": 0.01, "beta2": 0.95},
-                                       "hparam_overrides": {"lr": 0.01}, "lr": 0.01, "steps_to_target": {"5": 3.0}},
-          "evals": [{"step": 0, "val_loss": 6.0}], "steps": []}
+    v1 = as_schema_1(synthetic_record("adamw", 1, 0, 0.01, targets=(5.0,), start=6.0, floor=4.0, rate=1.0))
+    v1["run"]["run_id"] = "old"
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "old.json").write_text(json.dumps(v1))
     store = ResultsStore(tmp_path)
@@ -60,5 +82,5 @@ def test_schema_1_records_are_read_as_schema_2(tmp_path):
     assert rec["run"]["overrides"] == ["lr"] and "lr" not in rec["run"] and "hparam_overrides" not in rec["run"]
     runs, evals = frames(store.records()[0])
     assert runs.loc[0, "hparam_overrides"] == {"lr": 0.01} and runs.loc[0, "lr"] == 0.01
-    assert runs.loc[0, "steps_to_5"] == 3.0 and evals.loc[0, "run_id"] == "old"
+    assert runs.loc[0, "steps_to_5"] == v1["run"]["steps_to_target"]["5"] and evals.loc[0, "run_id"] == "old"
     assert json.loads((tmp_path / "runs" / "old.json").read_text()) == v1  # never rewritten

@@ -1,35 +1,60 @@
-"""The report's tables (benchmark/tables.py) on synthetic runs: the batch-size fit with its interval over
-seeds, and counts that do not follow the model reported as such."""
+"""The report's per-cell table (benchmark/tables.py) on generated records: one order of optimizers, speedups
+over AdamW and over the best first-order method paired by seed, the gap to full GN, and censored cells kept
+as such."""
 
-import numpy as np
+import math
+
 import pandas as pd
 import pytest
+from helpers import synthetic_record, write_records
 
-from benchmark.tables import batch_fits
-
-
-def _runs(steps_by_k: dict[int, list[float]], optimizer: str = "gn") -> pd.DataFrame:
-    rows = []
-    for k, steps in steps_by_k.items():
-        for seed, s in enumerate(steps):
-            rows.append({"workload": "w", "workload_key": "x", "k": k, "optimizer": optimizer, "role": "seed",
-                         "seed": seed, "run_id": f"{optimizer}-{k}-{seed}", "tokens_per_step": 1000 * k,
-                         "hparam_overrides": {"lr": 0.1}, "lr": 0.1, "final_val_loss": 3.0, "status": "reached",
-                         "steps_to_3": s})
-    return pd.DataFrame(rows)
+from benchmark.report import load
+from benchmark.tables import ordered, select_final, summary_table
 
 
-def test_the_fit_recovers_b_noise_within_its_seed_interval():
-    rng = np.random.default_rng(0)
-    s_min, b_noise = 10.0, 8000.0
-    steps = {k: list(s_min * (1 + b_noise / (1000 * k)) * rng.normal(1, 0.03, 6)) for k in (2, 4, 8, 16)}
-    (fit,) = batch_fits(_runs(steps), pd.DataFrame(columns=["run_id", "step"])).to_dict("records")
-    assert fit["follows_model"] and fit["r2"] > 0.95 and fit["points"] == 4
-    assert fit["b_noise_ci_low"] < b_noise < fit["b_noise_ci_high"]
-    assert fit["b_noise"] == pytest.approx(b_noise, rel=0.2)
+def _table(tmp_path, records):
+    runs, evals, _ = load(write_records(tmp_path, records))
+    return summary_table(select_final(runs), evals)
 
 
-def test_counts_that_do_not_follow_the_model_are_said_so():
-    steps = {2: [30.0, 31.0, 29.0], 4: [10.0, 11.0, 9.0], 8: [25.0, 26.0, 24.0]}  # no 1/B shape
-    (fit,) = batch_fits(_runs(steps), pd.DataFrame(columns=["run_id", "step"])).to_dict("records")
-    assert not fit["follows_model"] and fit["r2"] < 0.9
+def test_speedups_over_adamw_the_best_first_order_method_and_the_oracle(tmp_path):
+    rates = {"adamw": 0.1, "muon": 0.2, "soap": 0.15, "gn": 0.5, "my-plugin": 0.05}
+    records = [synthetic_record(o, 4, s, rate=r * (1 + 0.05 * s), family="first-order" if o == "my-plugin" else None)
+               for o, r in rates.items() for s in range(3)]
+    table = _table(tmp_path, records)
+    assert list(table["optimizer"].iloc[:5]) == ["adamw", "muon", "soap", "gn", "my-plugin"]
+    tight = table[table.target == table.target.min()].set_index("optimizer")
+    steps = tight["median_steps"]
+    assert set(tight["best_first_order"]) == {"muon"}  # fewest steps of the first-order family (gn is not)
+    assert tight.loc["gn", "speedup_vs_best_first_order"] == pytest.approx(steps["muon"] / steps["gn"])
+    assert tight.loc["gn", "speedup_vs_adamw"] == pytest.approx(steps["adamw"] / steps["gn"])
+    assert tight.loc["adamw", "oracle_gap"] == pytest.approx(steps["adamw"] / steps["gn"])
+    assert tight.loc["gn", "oracle_gap"] == 1.0 and tight.loc["gn", "family"] == "gauss-newton"
+    gn = tight.loc["gn"]
+    assert gn["speedup_vs_adamw_ci_low"] <= gn["speedup_vs_adamw"] <= gn["speedup_vs_adamw_ci_high"]
+    assert tight.loc["muon", "speedup_excludes_1"] and tight["budget"].eq(30).all()
+
+
+def test_a_censored_cell_has_no_median_no_interval_and_no_speedup(tmp_path):
+    records = [synthetic_record("adamw", 4, s, rate=0.2) for s in range(2)]
+    records += [synthetic_record("muon", 4, s, rate=0.01) for s in range(2)]  # never reaches the targets
+    table = _table(tmp_path, records)
+    muon = table[(table.optimizer == "muon")]
+    assert muon["median_steps"].isna().all() and muon["steps_ci_high"].isna().all()
+    assert muon["speedup_vs_adamw"].isna().all() and (muon["censored"] == 2).all()
+    assert table[table.optimizer == "adamw"]["oracle_gap"].isna().all()  # no gn: no oracle
+
+
+def test_records_of_two_workloads_keep_their_own_targets(tmp_path):
+    records = [synthetic_record("adamw", 4, 0, rate=0.2)]
+    records += [synthetic_record("adamw", 4, 0, rate=0.2, targets=(3.9, 3.5), workload="other")]
+    table = _table(tmp_path, records)
+    assert sorted(table.groupby("workload")["target"].apply(tuple).map(sorted).map(tuple)) == [
+        (3.2, 3.4, 3.6), (3.5, 3.9)]
+    assert table["median_steps"].notna().all() and not math.isnan(table["median_steps"].sum())
+
+
+def test_one_order_of_optimizers():
+    assert ordered(["zeta", "gn", "adamw", "alpha", "layerwise-gn", "muon"]) == [
+        "adamw", "muon", "gn", "layerwise-gn", "alpha", "zeta"]
+    assert pd.Series(ordered(["soap", "gn-prox-linear"])).tolist() == ["soap", "gn-prox-linear"]

@@ -1,0 +1,35 @@
+"""The critical-batch fit (benchmark/batchfit.py) on synthetic runs: the batch-size fit with its interval over
+seeds, and counts that do not follow the model reported as such."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.batchfit import batch_fits
+
+
+def _runs(steps_by_k: dict[int, list[float]], optimizer: str = "gn") -> pd.DataFrame:
+    rows = []
+    for k, steps in steps_by_k.items():
+        for seed, s in enumerate(steps):
+            rows.append({"workload": "w", "workload_key": "x", "k": k, "optimizer": optimizer, "role": "seed",
+                         "seed": seed, "run_id": f"{optimizer}-{k}-{seed}", "tokens_per_step": 1000 * k,
+                         "hparam_overrides": {"lr": 0.1}, "lr": 0.1, "final_val_loss": 3.0, "status": "reached",
+                         "steps_to_3": s})
+    return pd.DataFrame(rows)
+
+
+def test_the_fit_recovers_b_noise_within_its_seed_interval():
+    rng = np.random.default_rng(0)
+    s_min, b_noise = 10.0, 8000.0
+    steps = {k: list(s_min * (1 + b_noise / (1000 * k)) * rng.normal(1, 0.03, 6)) for k in (2, 4, 8, 16)}
+    (fit,) = batch_fits(_runs(steps), pd.DataFrame(columns=["run_id", "step"])).to_dict("records")
+    assert fit["follows_model"] and fit["r2"] > 0.95 and fit["points"] == 4
+    assert fit["b_noise_ci_low"] < b_noise < fit["b_noise_ci_high"]
+    assert fit["b_noise"] == pytest.approx(b_noise, rel=0.2)
+
+
+def test_counts_that_do_not_follow_the_model_are_said_so():
+    steps = {2: [30.0, 31.0, 29.0], 4: [10.0, 11.0, 9.0], 8: [25.0, 26.0, 24.0]}  # no 1/B shape
+    (fit,) = batch_fits(_runs(steps), pd.DataFrame(columns=["run_id", "step"])).to_dict("records")
+    assert not fit["follows_model"] and fit["r2"] < 0.9
