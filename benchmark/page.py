@@ -84,7 +84,8 @@ def _table(part: pd.DataFrame) -> str:
         cells = "".join(f'<td data-v="{html.escape(str(key(r)))}">{html.escape(show(r))}</td>'
                         for _, show, key in COLUMNS)
         rows.append(f"<tr>{cells}</tr>")
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _headline(table: pd.DataFrame) -> str:
@@ -118,7 +119,8 @@ def html_page(table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, skip
 <html lang="en"><head><meta charset="utf-8"><title>optbench report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1500px;line-height:1.4}}
 table{{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}}
-td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}}th{{background:#f2f2f2;cursor:pointer}}
+td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}}th{{background:#f2f2f2;cursor:pointer;white-space:normal;vertical-align:bottom}}
+.scroll{{overflow-x:auto}}
 th[data-dir=up]::after{{content:" ▲"}}th[data-dir=down]::after{{content:" ▼"}}
 td:nth-child(4),td:nth-child(5){{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
 figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}</style>
