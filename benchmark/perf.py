@@ -64,22 +64,28 @@ class Setup:
                            step=0, total_steps=1000, costs=Costs(), loss_fn=lm_loss)
 
 
-def backend_step_seconds(setup: Setup, name: str, reps: int, **hp) -> tuple[float, Costs]:
-    """Median seconds of one outer step of backend ``name``, and the passes that step counted."""
+def backend_stepper(setup: Setup, name: str, **hp):
+    """(one outer step of backend ``name`` on a fresh model, the passes its last step counted)."""
     model = setup.model()
     cls = get_backend(name)
     backend = cls(model, make_hyper(cls, hp), 1000)
-    last: list[Costs] = []
+    last = [Costs()]
 
     def step():
         ctx = setup.context(model)
         backend.step(ctx)
-        last[:] = [ctx.costs]
+        last[0] = ctx.costs
 
+    return step, last
+
+
+def backend_step_seconds(setup: Setup, name: str, reps: int, **hp) -> tuple[float, Costs]:
+    """Median seconds of one outer step of backend ``name``, and the passes that step counted."""
+    step, last = backend_stepper(setup, name, **hp)
     return median_seconds(step, reps, device=setup.device), last[0]
 
 
-def bare_adamw_seconds(setup: Setup, reps: int) -> float:
+def bare_adamw_stepper(setup: Setup):
     """The same AdamW step as the backend, written as a plain PyTorch loop."""
     model = setup.model()
     params = list(model.parameters())
@@ -94,7 +100,11 @@ def bare_adamw_seconds(setup: Setup, reps: int) -> float:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
 
-    return median_seconds(step, reps, device=setup.device)
+    return step
+
+
+def bare_adamw_seconds(setup: Setup, reps: int) -> float:
+    return median_seconds(bare_adamw_stepper(setup), reps, device=setup.device)
 
 
 class _StepTimer(L.Callback):
@@ -130,21 +140,29 @@ def harness_adamw_seconds(setup: Setup, steps: int) -> float:
     return statistics.median(timer.times[2:])
 
 
-def gn_product_vs_gradient(setup: Setup, reps: int) -> tuple[float, float]:
-    """(seconds of one GN inner gradient J0ᵀ(g0 + H0 J0 Δ), seconds of one loss gradient), same batch."""
+def gn_product_and_gradient(setup: Setup, product: str = "double_backward"):
+    """(one GN inner gradient J0ᵀ(g0 + H0 J0 Δ), one loss gradient) on the same batch, as callables."""
     model = setup.model()
     smap = StageMap.of(model, setup.T)
     anchor = {n: p.detach() for n, p in model.named_parameters()}
     delta = {n: 1e-3 * torch.randn_like(p) for n, p in anchor.items()}
     x, y = split_batch(setup.batches[0])
     every = list(range(len(smap)))
-    gn = median_seconds(lambda: linearized_gradient(smap, anchor, delta, every, [x], y), reps, device=setup.device)
     params = list(model.parameters())
+
+    def gn():
+        linearized_gradient(smap, anchor, delta, every, [x], y, product=product)
 
     def grad():
         torch.autograd.grad(lm_loss(model(x), y), params)
 
-    return gn, median_seconds(grad, reps, device=setup.device)
+    return gn, grad
+
+
+def gn_product_vs_gradient(setup: Setup, reps: int) -> tuple[float, float]:
+    """(seconds of one GN inner gradient, seconds of one loss gradient), same batch."""
+    gn, grad = gn_product_and_gradient(setup)
+    return median_seconds(gn, reps, device=setup.device), median_seconds(grad, reps, device=setup.device)
 
 
 def one_line_search_batch(name: str) -> dict:

@@ -1,13 +1,15 @@
-"""Gauss-Newton products through ``torch.func``-style forward-mode AD, never forming a curvature matrix.
+"""Gauss-Newton products through automatic differentiation, never forming a curvature matrix.
 
 Notation (DESIGN §2): θ0 the anchor, z0 = f(θ0; b) the logits, J0 their Jacobian, Δ = θ - θ0,
 L the mean token cross-entropy, g0 = ∂L/∂z and H0 = ∂²L/∂z² at z0 (per token diag(p) - p pᵀ, divided by
 the number of tokens).
 
 One inner step needs J0ᵀ u for u = g0 + H0 J0 Δ (the quadratic model) or u = ∇L(z0 + J0 Δ)
-(prox-linear): a JVP (``torch.func.jvp``) for J0 Δ and a VJP (``torch.func.vjp``) for the pull-back.
-(One forward carrying dual numbers through an autograd-recorded primal computes both too, but measured
-1.5x slower on CPU: autograd then also records every tangent operation.)
+(prox-linear). The head z = h Wᵀ is differentiated by hand over chunks of tokens (no more than one chunk of
+logits alive, one softmax per chunk); through the stages before it, J0 Δ comes from differentiating the
+kept graph's pull-back (a second backward, the default) or from a JVP, and J0ᵀ u from a backward. (One
+forward carrying dual numbers through an autograd-recorded primal computes both too, but measured 1.5x
+slower on CPU: autograd then also records every tangent operation.)
 
 The network is a chain of stages (embedding, blocks, head: ``Transformer.stages``). A tangent that lives
 in stage s only is zero before s, so a solve for stage s starts from the stage's input activation at θ0
@@ -87,6 +89,9 @@ class LinearizedResult:
     model_loss: float  # the inner objective at Δ (quadratic model or prox-linear loss)
 
 
+CHUNK_ELEMENTS = 1 << 24  # logits alive at once in the head: 16M entries (64 MB in fp32)
+
+
 def linearized_gradient(
     smap: StageMap,
     anchor: dict[str, torch.Tensor],
@@ -95,6 +100,8 @@ def linearized_gradient(
     acts: list[torch.Tensor],
     targets: torch.Tensor,
     objective: str = "gn",
+    chunk_elements: int = CHUNK_ELEMENTS,
+    product: str = "double_backward",
 ) -> LinearizedResult:
     """Gradient with respect to Δ (restricted to ``tangent_stages``) of the inner objective on one
     micro-batch, linearised at ``anchor``:
@@ -104,7 +111,128 @@ def linearized_gradient(
 
     Only the parameters of ``tangent_stages`` move (the others stay at the anchor): with one stage this
     is a diagonal block J_lᵀ H0 J_l of the Gauss-Newton matrix; with every stage, full Gauss-Newton.
+
+    The head (a bias-free linear map z = h Wᵀ) is linear in both h and W, so it is differentiated by hand
+    over chunks of tokens: z0, J0Δ = dh Wᵀ + h ΔWᵀ, the cross-entropy terms and the pull-back to h and W
+    never hold more than ``chunk_elements`` logits at once. Forward- and reverse-mode AD run only through
+    the stages before it, whose output (N × d) is small; ``product`` says how (see ``_trunk``).
     """
+    if objective not in ("gn", "prox_linear"):
+        raise ValueError(f"unknown objective {objective!r}; valid: gn, prox_linear")
+    head = len(smap) - 1
+    layer = smap.stages[head]
+    if not isinstance(layer, nn.Linear) or layer.bias is not None:
+        return _through_autodiff(smap, anchor, delta, tangent_stages, acts, targets, objective)
+    (w_name,) = smap.names[head].values()
+    trunk = [s for s in tangent_stages if s < head]
+    h0, dh, pull_back = _trunk(smap, anchor, delta, trunk, acts, product) if trunk else (acts[head], None, None)
+    h = h0.flatten(0, -2)
+    dh = None if dh is None else dh.flatten(0, -2).to(h.dtype)
+    dW = delta[w_name] if head in tangent_stages else None
+    gh, gW, base, model = _head(h, dh, anchor[w_name], dW, targets.flatten(), objective, chunk_elements,
+                                want_gh=bool(trunk))
+    grads = dict(pull_back(gh.view(h0.shape))) if trunk else {}
+    if gW is not None:
+        grads[w_name] = gW
+    return LinearizedResult(grads, base, model)
+
+
+def _head(h, dh, W, dW, y, objective: str, chunk_elements: int, want_gh: bool):
+    """The head z = h Wᵀ over chunks of tokens: (J_hᵀ-side gradient gh, gradient of W where it moves,
+    mean loss at z0, mean inner objective)."""
+    n_tok = y.numel()
+    gh = torch.empty_like(h) if want_gh else None
+    gW = torch.zeros_like(W) if dW is not None else None
+    base = model = torch.zeros((), dtype=torch.float64, device=h.device)
+    rows = max(1, chunk_elements // W.shape[0])
+    with torch.no_grad():
+        for a in range(0, n_tok, rows):
+            b = min(n_tok, a + rows)
+            z = h[a:b] @ W.T
+            jd = torch.zeros_like(z) if dh is None else dh[a:b] @ W.T
+            if dW is not None:
+                jd += h[a:b] @ dW.T
+            u, chunk_base, chunk_model = _ce_terms(z, jd, y[a:b], objective)
+            base, model = base + chunk_base, model + chunk_model
+            u /= n_tok
+            if gW is not None:
+                gW += u.T @ h[a:b]
+            if gh is not None:
+                gh[a:b] = u @ W
+    return gh, gW, float(base) / n_tok, float(model) / n_tok
+
+
+TRUNK_PRODUCTS = ("double_backward", "jvp")
+
+
+def _trunk(smap: StageMap, anchor, delta, trunk: list[int], acts, product: str = "double_backward"):
+    """The head's input h0 at θ0, its tangent dh = J_h Δ, and the pull-back J_hᵀ(.), through the stages
+    ``min(trunk)`` .. head - 1 (attention on the math kernel: it has forward-mode AD and double backward).
+
+    ``double_backward`` (the default, faster on CPU at every shape measured): one forward that keeps its
+    graph, then dh = ∂/∂v ⟨J_hᵀ v, Δ⟩ by differentiating the pull-back, a second backward instead of a
+    second forward. ``jvp``: ``torch.func.vjp`` for h0 and the pull-back, ``torch.func.jvp`` for dh."""
+    start, head = min(trunk), len(smap) - 1
+    moving = [n for s in trunk for n in smap.names[s].values()]
+
+    def hidden(moved: dict[str, torch.Tensor]) -> torch.Tensor:
+        params = {**anchor, **moved}
+        x = acts[start]
+        for s in range(start, head):
+            x = functional_call(smap.stages[s], smap.stage_params(s, params), (x,))
+        return x
+
+    primal = {n: anchor[n] for n in moving}
+    tangent = {n: delta[n] for n in moving}
+    with sdpa_kernel(SDPBackend.MATH):
+        if product == "jvp":
+            h0, pull_back = torch.func.vjp(hidden, primal)
+            _, dh = torch.func.jvp(hidden, (primal,), (tangent,))
+            return h0, dh, lambda gh: pull_back(gh)[0]
+        if product != "double_backward":
+            raise ValueError(f"unknown GN product {product!r}; valid: {', '.join(TRUNK_PRODUCTS)}")
+        with torch.enable_grad():
+            leaves = {n: t.detach().requires_grad_(True) for n, t in primal.items()}
+            h0 = hidden(leaves)
+            v = torch.zeros_like(h0, requires_grad=True)
+            pulled = torch.autograd.grad(h0, list(leaves.values()), v, create_graph=True)
+            (dh,) = torch.autograd.grad(pulled, v, [tangent[n] for n in leaves], retain_graph=True)
+
+    def pull_back_db(gh: torch.Tensor) -> dict[str, torch.Tensor]:
+        with sdpa_kernel(SDPBackend.MATH):
+            grads = torch.autograd.grad(h0, list(leaves.values()), gh)
+        return dict(zip(leaves, grads))
+
+    return h0.detach(), dh.detach(), pull_back_db
+
+
+def _ce_terms(z: torch.Tensor, jd: torch.Tensor, y: torch.Tensor, objective: str):
+    """For rows of logits z0 and J0Δ: (u × N, Σ cross-entropy at z0, Σ inner objective), with u the
+    vector pulled back (g0 + H0 J0Δ, or ∇L(z0 + J0Δ)); one softmax, the rest in place."""
+    if z.dtype in (torch.float16, torch.bfloat16):  # softmax in at least fp32, as the model loss
+        z, jd = z.float(), jd.float()
+    idx = torch.arange(y.numel(), device=y.device)
+    logp = torch.log_softmax(z, dim=-1)
+    base = -logp[idx, y].double().sum()
+    if objective == "prox_linear":
+        logq = torch.log_softmax(z.add_(jd), dim=-1)
+        model = -logq[idx, y].double().sum()
+        u = logq.exp_()
+        u[idx, y] -= 1
+        return u, base, model
+    p = logp.exp_()
+    s = (p * jd).sum(-1, keepdim=True)  # pᵀ J0Δ per token
+    quad = (p * jd * jd).sum(-1, keepdim=True) - s * s  # (J0Δ)ᵀ (diag p - p pᵀ) J0Δ
+    jd_y = jd[idx, y]
+    model = base + (s.squeeze(-1) - jd_y).double().sum() + 0.5 * quad.double().sum()
+    u = p.mul_(jd.add_(1).sub_(s))  # p ⊙ (1 + J0Δ - pᵀJ0Δ) = p + H0 J0Δ (× N)
+    u[idx, y] -= 1
+    return u, base, model
+
+
+def _through_autodiff(smap, anchor, delta, tangent_stages, acts, targets, objective) -> LinearizedResult:
+    """The same product for a network whose last stage is not a bias-free linear head: VJP and JVP
+    through every stage from the first that moves, on the whole logit tensor."""
     start = min(tangent_stages)
     moving = [n for s in tangent_stages for n in smap.names[s].values()]
 
@@ -124,15 +252,12 @@ def linearized_gradient(
         zd = z0.detach()
         base = F.cross_entropy(zd, y)
         if objective == "gn":
-            p = torch.softmax(zd, dim=-1)
             g0 = ce_grad(zd, y)
-            hjd = ce_hvp(p, jd)
+            hjd = ce_hvp(torch.softmax(zd, dim=-1), jd)
             u = g0 + hjd
             model_loss = base + (g0 * jd).sum() + 0.5 * (jd * hjd).sum()
-        elif objective == "prox_linear":
+        else:
             u = ce_grad(zd + jd, y)
             model_loss = F.cross_entropy(zd + jd, y)
-        else:
-            raise ValueError(f"unknown objective {objective!r}; valid: gn, prox_linear")
     (grads,) = vjp_fn(u.view(z0_shape))
     return LinearizedResult(grads, float(base), float(model_loss))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from optimizers.curvature import StageMap, linearized_gradient
+from optimizers.curvature import TRUNK_PRODUCTS, StageMap, linearized_gradient
 from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_groups, inner_lr_multiplier
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
 from optimizers.linesearch import candidates, line_search, searches
@@ -53,6 +53,7 @@ class GNHyper:
     ls_reject: bool = False  # add s = 0 as a candidate
     ema: float = 0.0  # EMA of the outer iterates for evaluation; 0 disables
     objective: str = "gn"  # "gn" (quadratic model) or "prox_linear"
+    product: str = "double_backward"  # how J0Δ is computed: "double_backward" or "jvp" (curvature._trunk)
     fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
 
 
@@ -64,13 +65,16 @@ class GaussNewtonBase(Backend):
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
     # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.
     search_space = {"lr": [1e-2, 3e-2, 1e-1]}
-    # model, anchor, inner iterate and its gradient, Muon/AdamW states; z0, J0Δ, softmax, H0 J0Δ, u and
-    # the pull-back's buffers; the math attention kernel
-    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=7.0, attention_scores=True)
+    # model, anchor, inner iterate and its gradient, Muon/AdamW states; the head's logits come in chunks of
+    # at most 16M entries, so whole-batch logits live only in the line search's loss (logits, log-softmax
+    # and a float copy); the math attention kernel
+    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=3.0, attention_scores=True)
 
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
         check_inner_settings(hp)
+        if hp.product not in TRUNK_PRODUCTS:
+            raise ValueError(f"unknown GN product {hp.product!r}; valid: {', '.join(TRUNK_PRODUCTS)}")
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
         self.smap = StageMap.of(model, model.cfg.max_seq_len)
         live = dict(model.named_parameters())
@@ -166,7 +170,8 @@ class GaussNewtonBase(Backend):
         delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
         grads: dict[str, torch.Tensor] = {}
         for group in groups:
-            res = linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective)
+            res = linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
+                                      product=self.hp.product)
             frac = self.smap.suffix_fraction(min(group))
             ctx.costs.add(jvp=frac, forward=frac, backward=frac)  # JVP for J0Δ; VJP = forward + backward
             grads.update(res.grads)

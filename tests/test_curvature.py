@@ -73,3 +73,39 @@ def test_cross_entropy_derivatives_match_autograd():
     (hv,) = torch.autograd.grad(g, z, v)
     torch.testing.assert_close(ce_grad(z.detach(), y), g.detach())
     torch.testing.assert_close(ce_hvp(torch.softmax(z.detach(), -1), v), hv)
+
+
+@pytest.mark.parametrize("objective", ["gn", "prox_linear"])
+def test_the_head_in_chunks_equals_autodiff_through_the_whole_network(setup, objective):
+    """The hand-differentiated head over chunks of a few tokens gives what VJP and JVP through every stage
+    give on the whole logit tensor, for full GN and for each layerwise block."""
+    from optimizers.curvature import _through_autodiff
+
+    s = setup
+    torch.manual_seed(3)
+    v = s["unflat"](1e-2 * torch.randn_like(s["flat"]))
+    acts = s["smap"].activations(s["params"], s["x"])
+    vocab = s["params"][next(iter(s["smap"].names[-1].values()))].shape[0]
+    for stages in [list(range(len(s["smap"]))), *([i] for i in range(len(s["smap"])))]:
+        ref = _through_autodiff(s["smap"], s["params"], v, stages, acts, s["y"], objective)
+        got = linearized_gradient(s["smap"], s["params"], v, stages, acts, s["y"], objective,
+                                  chunk_elements=7 * vocab)  # 7 tokens at a time
+        assert set(got.grads) == set(ref.grads)
+        for n in ref.grads:
+            torch.testing.assert_close(got.grads[n], ref.grads[n], rtol=1e-10, atol=1e-13)
+        assert got.base_loss == pytest.approx(ref.base_loss, rel=1e-12)
+        assert got.model_loss == pytest.approx(ref.model_loss, rel=1e-12)
+
+
+def test_both_trunk_products_give_the_same_gauss_newton_product(setup):
+    s = setup
+    torch.manual_seed(5)
+    v = s["unflat"](1e-2 * torch.randn_like(s["flat"]))
+    acts = s["smap"].activations(s["params"], s["x"])
+    for stages in [list(range(len(s["smap"]))), [1]]:
+        a, b = (linearized_gradient(s["smap"], s["params"], v, stages, acts, s["y"], product=p)
+                for p in ("double_backward", "jvp"))
+        for n in a.grads:
+            torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-10, atol=1e-13)
+    with pytest.raises(ValueError, match="unknown GN product 'x'"):
+        linearized_gradient(s["smap"], s["params"], v, [0], acts, s["y"], product="x")
