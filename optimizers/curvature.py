@@ -26,6 +26,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from optimizers.logit_space import CHUNK_ELEMENTS, ce_grad, ce_hvp, head_terms
+
 
 @dataclass
 class StageMap:
@@ -70,26 +72,11 @@ class StageMap:
         return x
 
 
-def ce_grad(z_NxV: torch.Tensor, y_N: torch.Tensor) -> torch.Tensor:
-    """∂L/∂z of the mean cross-entropy: (softmax(z) - onehot(y)) / N."""
-    g = torch.softmax(z_NxV, dim=-1)
-    g[torch.arange(y_N.numel(), device=y_N.device), y_N] -= 1
-    return g / y_N.numel()
-
-
-def ce_hvp(p_NxV: torch.Tensor, v_NxV: torch.Tensor) -> torch.Tensor:
-    """H0 v with H0 = (diag(p) - p pᵀ) / N per token, p the softmax at z0."""
-    return (p_NxV * v_NxV - p_NxV * (p_NxV * v_NxV).sum(-1, keepdim=True)) / p_NxV.shape[0]
-
-
 @dataclass
 class LinearizedResult:
     grads: dict[str, torch.Tensor]  # model name -> gradient of the inner objective (tangent stages only)
     base_loss: float  # L(z0): the true loss at the anchor on this micro-batch
     model_loss: float  # the inner objective at Δ (quadratic model or prox-linear loss)
-
-
-CHUNK_ELEMENTS = 1 << 24  # logits alive at once in the head: 16M entries (64 MB in fp32)
 
 
 def linearized_gradient(
@@ -129,37 +116,12 @@ def linearized_gradient(
     h = h0.flatten(0, -2)
     dh = None if dh is None else dh.flatten(0, -2).to(h.dtype)
     dW = delta[w_name] if head in tangent_stages else None
-    gh, gW, base, model = _head(h, dh, anchor[w_name], dW, targets.flatten(), objective, chunk_elements,
+    gh, gW, base, model = head_terms(h, dh, anchor[w_name], dW, targets.flatten(), objective, chunk_elements,
                                 want_gh=bool(trunk))
     grads = dict(pull_back(gh.view(h0.shape))) if trunk else {}
     if gW is not None:
         grads[w_name] = gW
     return LinearizedResult(grads, base, model)
-
-
-def _head(h, dh, W, dW, y, objective: str, chunk_elements: int, want_gh: bool):
-    """The head z = h Wᵀ over chunks of tokens: (J_hᵀ-side gradient gh, gradient of W where it moves,
-    mean loss at z0, mean inner objective)."""
-    n_tok = y.numel()
-    gh = torch.empty_like(h) if want_gh else None
-    gW = torch.zeros_like(W) if dW is not None else None
-    base = model = torch.zeros((), dtype=torch.float64, device=h.device)
-    rows = max(1, chunk_elements // W.shape[0])
-    with torch.no_grad():
-        for a in range(0, n_tok, rows):
-            b = min(n_tok, a + rows)
-            z = h[a:b] @ W.T
-            jd = torch.zeros_like(z) if dh is None else dh[a:b] @ W.T
-            if dW is not None:
-                jd += h[a:b] @ dW.T
-            u, chunk_base, chunk_model = _ce_terms(z, jd, y[a:b], objective)
-            base, model = base + chunk_base, model + chunk_model
-            u /= n_tok
-            if gW is not None:
-                gW += u.T @ h[a:b]
-            if gh is not None:
-                gh[a:b] = u @ W
-    return gh, gW, float(base) / n_tok, float(model) / n_tok
 
 
 TRUNK_PRODUCTS = ("double_backward", "jvp")
@@ -206,30 +168,6 @@ def _trunk(smap: StageMap, anchor, delta, trunk: list[int], acts, product: str =
     return h0.detach(), dh.detach(), pull_back_db
 
 
-def _ce_terms(z: torch.Tensor, jd: torch.Tensor, y: torch.Tensor, objective: str):
-    """For rows of logits z0 and J0Δ: (u × N, Σ cross-entropy at z0, Σ inner objective), with u the
-    vector pulled back (g0 + H0 J0Δ, or ∇L(z0 + J0Δ)); one softmax, the rest in place."""
-    if z.dtype in (torch.float16, torch.bfloat16):  # softmax in at least fp32, as the model loss
-        z, jd = z.float(), jd.float()
-    idx = torch.arange(y.numel(), device=y.device)
-    logp = torch.log_softmax(z, dim=-1)
-    base = -logp[idx, y].double().sum()
-    if objective == "prox_linear":
-        logq = torch.log_softmax(z.add_(jd), dim=-1)
-        model = -logq[idx, y].double().sum()
-        u = logq.exp_()
-        u[idx, y] -= 1
-        return u, base, model
-    p = logp.exp_()
-    s = (p * jd).sum(-1, keepdim=True)  # pᵀ J0Δ per token
-    quad = (p * jd * jd).sum(-1, keepdim=True) - s * s  # (J0Δ)ᵀ (diag p - p pᵀ) J0Δ
-    jd_y = jd[idx, y]
-    model = base + (s.squeeze(-1) - jd_y).double().sum() + 0.5 * quad.double().sum()
-    u = p.mul_(jd.add_(1).sub_(s))  # p ⊙ (1 + J0Δ - pᵀJ0Δ) = p + H0 J0Δ (× N)
-    u[idx, y] -= 1
-    return u, base, model
-
-
 def _through_autodiff(smap, anchor, delta, tangent_stages, acts, targets, objective) -> LinearizedResult:
     """The same product for a network whose last stage is not a bias-free linear head: VJP and JVP
     through every stage from the first that moves, on the whole logit tensor."""
@@ -261,3 +199,43 @@ def _through_autodiff(smap, anchor, delta, tangent_stages, acts, targets, object
             model_loss = F.cross_entropy(zd + jd, y)
     (grads,) = vjp_fn(u.view(z0_shape))
     return LinearizedResult(grads, float(base), float(model_loss))
+
+
+def blockwise_gradients(smap: StageMap, anchor, delta, x: torch.Tensor, targets: torch.Tensor,
+                        objective: str = "gn", chunk_elements: int = CHUNK_ELEMENTS) -> list[LinearizedResult]:
+    """``linearized_gradient`` for every stage alone (layerwise Gauss-Newton's diagonal blocks), sharing
+    one forward through the trunk and one pull-back graph: block s's J_sΔ_s = ∂/∂v ⟨J_sᵀ v, Δ_s⟩ differentiates
+    the shared pull-back restricted to stage s, and J_sᵀ u_s is one backward from the head's input to stage
+    s. Needs a bias-free linear head (``shares_blocks``). One result per stage, in stage order."""
+    head = len(smap) - 1
+    (w_name,) = smap.names[head].values()
+    names = [list(smap.names[s].values()) for s in range(head)]
+    with sdpa_kernel(SDPBackend.MATH), torch.enable_grad():
+        leaves = {n: anchor[n].detach().requires_grad_(True) for group in names for n in group}
+        params = {**anchor, **leaves}
+        h0 = x
+        for s in range(head):
+            h0 = functional_call(smap.stages[s], smap.stage_params(s, params), (h0,))
+        v = torch.zeros_like(h0, requires_grad=True)
+        pulled = dict(zip(leaves, torch.autograd.grad(h0, list(leaves.values()), v, create_graph=True,
+                                                      allow_unused=True)))
+        h, y = h0.detach().flatten(0, -2), targets.flatten()
+        results = []
+        for s in range(head):
+            used = [n for n in names[s] if pulled[n] is not None]
+            (dh,) = torch.autograd.grad([pulled[n] for n in used], v, [delta[n] for n in used], retain_graph=True)
+            gh, _, base, model = head_terms(h, dh.flatten(0, -2).to(h.dtype), anchor[w_name], None, y, objective,
+                                       chunk_elements, want_gh=True)
+            grads = torch.autograd.grad(h0, [leaves[n] for n in names[s]], gh.view(h0.shape), retain_graph=True,
+                                        allow_unused=True)
+            results.append(LinearizedResult({n: torch.zeros_like(anchor[n]) if g is None else g
+                                             for n, g in zip(names[s], grads)}, base, model))
+    _, gW, base, model = head_terms(h, None, anchor[w_name], delta[w_name], y, objective, chunk_elements, want_gh=False)
+    results.append(LinearizedResult({w_name: gW}, base, model))
+    return results
+
+
+def shares_blocks(smap: StageMap) -> bool:
+    """Whether ``blockwise_gradients`` applies: the last stage is a bias-free linear head."""
+    head = smap.stages[-1]
+    return isinstance(head, nn.Linear) and head.bias is None

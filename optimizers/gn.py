@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from optimizers.curvature import TRUNK_PRODUCTS, StageMap, linearized_gradient
+from optimizers.curvature import (
+    TRUNK_PRODUCTS,
+    StageMap,
+    blockwise_gradients,
+    linearized_gradient,
+    shares_blocks,
+)
 from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_groups, inner_lr_multiplier
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
 from optimizers.linesearch import candidates, line_search, searches
@@ -106,16 +112,27 @@ class GaussNewtonBase(Backend):
 
     @classmethod
     def expected_costs(cls, model: nn.Module, hp: GNHyper, k: int) -> Costs:
-        smap = StageMap.of(model, model.cfg.max_seq_len)
-        groups = cls.groups(len(smap))
-        per_batch = Costs()
-        if len(groups) > 1:  # the stage inputs at θ0: every stage but the head
-            per_batch.add(forward=1 - smap.suffix_fraction(len(smap) - 1))
+        line_search = Costs(forward=len(candidates(hp.ls_range, hp.ls_reject)) * cls.draws_per_step(hp, k))
+        return cls.batch_costs(StageMap.of(model, model.cfg.max_seq_len), hp) * k + line_search
+
+    @classmethod
+    def batch_costs(cls, smap: StageMap, hp: GNHyper) -> Costs:
+        """The passes of one inner step (one micro-batch): a JVP for J0Δ and a VJP (forward + backward) for
+        the pull-back per stage group, each over the stages from the group's first; layerwise blocks share
+        one forward (``shares_forward``), or start from the stage inputs at θ0 (a forward to the head)."""
+        groups, costs = cls.groups(len(smap)), Costs()
+        shared = cls.shares_forward(smap, hp)
+        if len(groups) > 1:
+            costs.add(forward=1 if shared else 1 - smap.suffix_fraction(len(smap) - 1))
         for group in groups:
             frac = smap.suffix_fraction(min(group))
-            per_batch.add(jvp=frac, forward=frac, backward=frac)
-        line_search = Costs(forward=len(candidates(hp.ls_range, hp.ls_reject)) * cls.draws_per_step(hp, k))
-        return per_batch * k + line_search
+            costs.add(jvp=frac, forward=0 if shared else frac, backward=frac)
+        return costs
+
+    @classmethod
+    def shares_forward(cls, smap: StageMap, hp: GNHyper) -> bool:
+        """Layerwise blocks computed together from one forward (``curvature.blockwise_gradients``)."""
+        return len(cls.groups(len(smap))) > 1 and hp.product == "double_backward" and shares_blocks(smap)
 
     @classmethod
     def draws_per_step(cls, hp: GNHyper, k: int) -> int:
@@ -164,17 +181,16 @@ class GaussNewtonBase(Backend):
     def _inner_step(self, ctx: StepContext, i: int, batch, anchor, groups: list[list[int]]) -> float:
         """One inner optimizer step on micro-batch ``i``; returns the true loss at θ0 on it."""
         x, y = split_batch(batch)
-        acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
-        if len(groups) > 1:
-            ctx.costs.add(forward=1 - self.smap.suffix_fraction(len(self.smap) - 1))
         delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
-        grads: dict[str, torch.Tensor] = {}
-        for group in groups:
-            res = linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
-                                      product=self.hp.product)
-            frac = self.smap.suffix_fraction(min(group))
-            ctx.costs.add(jvp=frac, forward=frac, backward=frac)  # JVP for J0Δ; VJP = forward + backward
-            grads.update(res.grads)
+        ctx.costs += self.batch_costs(self.smap, self.hp)
+        if self.shares_forward(self.smap, self.hp):
+            results = blockwise_gradients(self.smap, anchor, delta, x, y, self.hp.objective)
+        else:
+            acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
+            results = [linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
+                                           product=self.hp.product) for group in groups]
+        grads = {n: g for res in results for n, g in res.grads.items()}
+        res = results[-1]
         if i == 0:
             self.last_start_loss = res.model_loss  # inner objective where this outer step starts
         self.last_model_loss = res.model_loss

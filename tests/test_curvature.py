@@ -109,3 +109,23 @@ def test_both_trunk_products_give_the_same_gauss_newton_product(setup):
             torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-10, atol=1e-13)
     with pytest.raises(ValueError, match="unknown GN product 'x'"):
         linearized_gradient(s["smap"], s["params"], v, [0], acts, s["y"], product="x")
+
+
+@pytest.mark.parametrize("objective", ["gn", "prox_linear"])
+def test_blocks_sharing_one_forward_equal_each_block_alone(setup, objective):
+    from optimizers.curvature import blockwise_gradients, shares_blocks
+
+    s = setup
+    assert shares_blocks(s["smap"])
+    torch.manual_seed(6)
+    v = s["unflat"](1e-2 * torch.randn_like(s["flat"]))
+    acts = s["smap"].activations(s["params"], s["x"])
+    shared = blockwise_gradients(s["smap"], s["params"], v, s["x"], s["y"], objective, chunk_elements=5 * 512)
+    assert len(shared) == len(s["smap"])
+    for stage, got in enumerate(shared):
+        alone = linearized_gradient(s["smap"], s["params"], v, [stage], acts, s["y"], objective)
+        assert set(got.grads) == set(alone.grads)
+        for n in alone.grads:
+            torch.testing.assert_close(got.grads[n], alone.grads[n], rtol=1e-10, atol=1e-13)
+        assert got.model_loss == pytest.approx(alone.model_loss, rel=1e-12)
+        assert got.base_loss == pytest.approx(alone.base_loss, rel=1e-12)
