@@ -26,7 +26,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from optimizers.logit_space import CHUNK_ELEMENTS, ce_grad, ce_hvp, head_terms
+from optimizers.logit_space import CHUNK_ELEMENTS, ce_grad, ce_hvp, chunked_cross_entropy, head_terms
 
 
 @dataclass
@@ -239,3 +239,18 @@ def shares_blocks(smap: StageMap) -> bool:
     """Whether ``blockwise_gradients`` applies: the last stage is a bias-free linear head."""
     head = smap.stages[-1]
     return isinstance(head, nn.Linear) and head.bias is None
+
+
+def chunked_loss(smap: StageMap, chunk_elements: int = CHUNK_ELEMENTS):
+    """The line search's loss at ``params`` on (x, y) through the stages, the head's logits in chunks
+    (``logit_space.chunked_cross_entropy``); for a bias-free linear head only (``shares_blocks``)."""
+    (w_name,) = smap.names[-1].values()
+
+    @torch.no_grad()
+    def loss(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = x
+        for s in range(len(smap) - 1):
+            h = functional_call(smap.stages[s], smap.stage_params(s, params), (h,))
+        return chunked_cross_entropy(h, params[w_name], y, chunk_elements)
+
+    return loss

@@ -27,6 +27,7 @@ from optimizers.curvature import (
     TRUNK_PRODUCTS,
     StageMap,
     blockwise_gradients,
+    chunked_loss,
     linearized_gradient,
     shares_blocks,
 )
@@ -71,10 +72,9 @@ class GaussNewtonBase(Backend):
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
     # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.
     search_space = {"lr": [1e-2, 3e-2, 1e-1]}
-    # model, anchor, inner iterate and its gradient, Muon/AdamW states; the head's logits come in chunks of
-    # at most 16M entries, so whole-batch logits live only in the line search's loss (logits, log-softmax
-    # and a float copy); the math attention kernel
-    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=3.0, attention_scores=True)
+    # model, anchor, inner iterate and its gradient, Muon/AdamW states; logits (product and line search)
+    # come in chunks of at most 16M entries, counted as one whole-batch copy; the math attention kernel
+    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=1.0, attention_scores=True)
 
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
@@ -83,6 +83,7 @@ class GaussNewtonBase(Backend):
             raise ValueError(f"unknown GN product {hp.product!r}; valid: {', '.join(TRUNK_PRODUCTS)}")
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
         self.smap = StageMap.of(model, model.cfg.max_seq_len)
+        self.ls_loss = chunked_loss(self.smap) if shares_blocks(self.smap) else None  # logits in chunks
         live = dict(model.named_parameters())
         # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
         self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
@@ -166,7 +167,7 @@ class GaussNewtonBase(Backend):
             base_losses += self._inner_step(ctx, i, batch, anchor, groups)
         direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
         scale, self.last_ls_losses = line_search(ctx, anchor, direction, candidates(hp.ls_range, hp.ls_reject),
-                                                 hp.ls_batches or ctx.num_microbatches)
+                                                 hp.ls_batches or ctx.num_microbatches, self.ls_loss)
         with torch.no_grad():
             for n in self.names:
                 live[n].copy_(anchor[n] + scale * direction[n])

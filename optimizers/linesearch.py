@@ -24,17 +24,22 @@ def searches(cands: list[float]) -> bool:
 
 @torch.no_grad()
 def line_search(ctx: StepContext, anchor: dict[str, torch.Tensor], direction: dict[str, torch.Tensor],
-                cands: list[float], n_batches: int) -> tuple[float, list[float]]:
-    """(best scale, mean loss of every candidate) over ``n_batches`` fresh micro-batches (counted)."""
+                cands: list[float], n_batches: int, loss=None) -> tuple[float, list[float]]:
+    """(best scale, mean loss of every candidate) over ``n_batches`` fresh micro-batches (counted).
+    ``loss(params, x, y)`` replaces the host's loss on the model's logits (GN: the same cross-entropy
+    with the head's logits in chunks)."""
     if not searches(cands):
         return 1.0, []
+    if loss is None:
+        def loss(params, x, y):
+            return ctx.loss_fn(functional_call(ctx.model, params, (x,)), y)
     batches = ctx.draw(n_batches)
     losses = torch.zeros(len(cands), dtype=torch.float64)
     for j, s in enumerate(cands):
         params = {n: anchor[n] + s * direction[n] for n in anchor}
         for batch in batches:
             x, y = split_batch(batch)
-            losses[j] += ctx.loss_fn(functional_call(ctx.model, params, (x,)), y).double().cpu()
+            losses[j] += loss(params, x, y).double().cpu()
         ctx.costs.add(forward=len(batches))
     losses = ctx.reducer.mean_(losses) / len(batches)
     finite = torch.where(torch.isfinite(losses), losses, torch.full_like(losses, math.inf))

@@ -68,3 +68,18 @@ def _ce_terms(z: torch.Tensor, jd: torch.Tensor, y: torch.Tensor, objective: str
     u = p.mul_(jd.add_(1).sub_(s))  # p ⊙ (1 + J0Δ - pᵀJ0Δ) = p + H0 J0Δ (× N)
     u[idx, y] -= 1
     return u, base, model
+
+
+def chunked_cross_entropy(h: torch.Tensor, W: torch.Tensor, y: torch.Tensor,
+                          chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+    """Mean cross-entropy of the logits h Wᵀ against ``y``, never holding more than ``chunk_elements`` of
+    them (a loss only: no graph is kept)."""
+    h, y = h.flatten(0, -2), y.flatten()
+    rows = max(1, chunk_elements // W.shape[0])
+    total = torch.zeros((), dtype=torch.float64, device=h.device)
+    with torch.no_grad():
+        for a in range(0, y.numel(), rows):
+            z = h[a:a + rows] @ W.T
+            z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
+            total += torch.nn.functional.cross_entropy(z, y[a:a + rows], reduction="sum").double()
+    return total / y.numel()

@@ -54,3 +54,20 @@ def test_a_lone_full_step_searches_nothing_and_non_finite_losses_never_win(setup
     ctx = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
     scale, losses = line_search(ctx, anchor, huge, candidates(3, reject=True), 1)
     assert scale == 0.0 and not math.isfinite(losses[0]) and math.isfinite(losses[-1])
+
+
+def test_the_gn_line_search_loss_in_chunks_equals_the_models_loss():
+    """GN's line search evaluates the same cross-entropy through the stages with the head's logits in
+    chunks of 3 tokens; it equals the host's loss on the model's whole logits."""
+    from models.transformer import lm_loss
+    from optimizers.curvature import StageMap, chunked_loss
+
+    model = tiny_model(dtype=torch.float64)
+    smap = StageMap.of(model, model.cfg.max_seq_len)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    torch.manual_seed(0)
+    batch = torch.randint(0, model.cfg.vocab_size, (3, model.cfg.max_seq_len + 1))
+    x, y = batch[:, :-1], batch[:, 1:]
+    got = chunked_loss(smap, chunk_elements=3 * model.cfg.vocab_size)(params, x, y)  # 3 tokens a chunk
+    expected = lm_loss(model(x), y)
+    assert float(got) == pytest.approx(float(expected), rel=1e-12)
