@@ -83,7 +83,6 @@ class GaussNewtonBase(Backend):
             raise ValueError(f"unknown GN product {hp.product!r}; valid: {', '.join(TRUNK_PRODUCTS)}")
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
         self.smap = StageMap.of(model, model.cfg.max_seq_len)
-        self.ls_loss = chunked_loss(self.smap) if shares_blocks(self.smap) else None  # logits in chunks
         live = dict(model.named_parameters())
         # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
         self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
@@ -167,7 +166,8 @@ class GaussNewtonBase(Backend):
             base_losses += self._inner_step(ctx, i, batch, anchor, groups)
         direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
         scale, self.last_ls_losses = line_search(ctx, anchor, direction, candidates(hp.ls_range, hp.ls_reject),
-                                                 hp.ls_batches or ctx.num_microbatches, self.ls_loss)
+                                                 hp.ls_batches or ctx.num_microbatches,
+                                                 chunked_loss(self.smap) if shares_blocks(self.smap) else None)
         with torch.no_grad():
             for n in self.names:
                 live[n].copy_(anchor[n] + scale * direction[n])
