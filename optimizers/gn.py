@@ -31,37 +31,12 @@ from optimizers.curvature import (
     linearized_gradient,
     shares_blocks,
 )
+from optimizers.gn_hyper import GNHyper
 from optimizers.gn_inner import build_inner_optimizers, check_inner_settings, clip_groups, inner_lr_multiplier
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
-from optimizers.linesearch import candidates, line_search, searches
+from optimizers.linesearch import LS_RULES, candidates, line_search, searches
 from optimizers.partition import check_ownership, muon_split
 from optimizers.registry import register
-
-
-@dataclass(frozen=True)
-class GNHyper:
-    lr: float = 0.01  # inner peak learning rate (Muon side; the AdamW side too unless adam_lr > 0)
-    adam_lr: float = -1.0  # inner AdamW lr; <= 0 means "same as lr" (the release shares one lr)
-    inner_optimizer: str = "muon"  # "muon" (Muon + AdamW, the release), "adamw" or "sgd"
-    momentum: float = 0.95  # Muon
-    ns_steps: int = 5
-    beta1: float = 0.9  # inner AdamW
-    beta2: float = 0.999
-    weight_decay: float = 0.001  # inner AdamW, decoupled (the release's template)
-    inner_clip: float = 1.0  # each optimizer group clipped to its own global norm
-    inner_schedule: str = "cosine_restart"  # "cosine_restart", "global_cosine" or "constant"
-    global_warmup: float = 0.2  # global_cosine: warmup fraction of all inner steps, from 0.1 lr
-    end_lr: float = 0.0  # cosine floor, as a fraction of lr
-    warm_start: bool = True  # carry the inner iterate and optimizer state across outer steps
-    damping: float = 0.0  # λ of the proximal term λ/2 ||Δ||²
-    adaptive_damping: bool = False
-    ls_range: int = 5  # line-search candidates s = (1/√2)^i, i < ls_range
-    ls_batches: int = 0  # fresh micro-batches for the line search; 0 means K (the release)
-    ls_reject: bool = False  # add s = 0 as a candidate
-    ema: float = 0.0  # EMA of the outer iterates for evaluation; 0 disables
-    objective: str = "gn"  # "gn" (quadratic model) or "prox_linear"
-    product: str = "double_backward"  # how J0Δ is computed: "double_backward" or "jvp" (curvature._trunk)
-    fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
 
 
 class GaussNewtonBase(Backend):
@@ -79,6 +54,8 @@ class GaussNewtonBase(Backend):
     def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)
         check_inner_settings(hp)
+        if hp.ls_rule not in LS_RULES:
+            raise ValueError(f"unknown ls_rule {hp.ls_rule!r}; valid: {', '.join(LS_RULES)}")
         if hp.product not in TRUNK_PRODUCTS:
             raise ValueError(f"unknown GN product {hp.product!r}; valid: {', '.join(TRUNK_PRODUCTS)}")
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -112,6 +89,7 @@ class GaussNewtonBase(Backend):
 
     @classmethod
     def expected_costs(cls, model: nn.Module, hp: GNHyper, k: int) -> Costs:
+        # every candidate: exact for the rule "all", an upper bound for "first_worse"
         line_search = Costs(forward=len(candidates(hp.ls_range, hp.ls_reject)) * cls.draws_per_step(hp, k))
         return cls.batch_costs(StageMap.of(model, model.cfg.max_seq_len), hp) * k + line_search
 
@@ -167,7 +145,8 @@ class GaussNewtonBase(Backend):
         direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
         scale, self.last_ls_losses = line_search(ctx, anchor, direction, candidates(hp.ls_range, hp.ls_reject),
                                                  hp.ls_batches or ctx.num_microbatches,
-                                                 chunked_loss(self.smap) if shares_blocks(self.smap) else None)
+                                                 chunked_loss(self.smap) if shares_blocks(self.smap) else None,
+                                                 hp.ls_rule)
         with torch.no_grad():
             for n in self.names:
                 live[n].copy_(anchor[n] + scale * direction[n])
@@ -227,8 +206,9 @@ class GaussNewtonBase(Backend):
     def diagnostics(self) -> dict:
         out = {"ls_scale": self.last_scale, "damping": self.damping,
                "inner_model_loss": self.last_model_loss, "inner_start_loss": self.last_start_loss}
-        if self.last_ls_losses:
-            out["ls_best_loss"] = min(self.last_ls_losses)
+        if self.last_ls_losses:  # every candidate's loss (NaN: skipped by the rule), largest scale first
+            out["ls_best_loss"] = min(self.last_ls_losses, key=lambda v: math.inf if math.isnan(v) else v)
+            out["ls_losses"] = list(self.last_ls_losses)
         return out
 
     # ------------------------------------------------------------------------------------ state

@@ -70,4 +70,33 @@ def test_the_gn_line_search_loss_in_chunks_equals_the_models_loss():
     x, y = batch[:, :-1], batch[:, 1:]
     got = chunked_loss(smap, chunk_elements=3 * model.cfg.vocab_size)(params, x, y)  # 3 tokens a chunk
     expected = lm_loss(model(x), y)
-    assert float(got) == pytest.approx(float(expected), rel=1e-12)
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-12)
+
+
+@pytest.mark.parametrize("reject", [False, True])
+def test_first_worse_stops_at_the_first_candidate_that_does_not_improve(setup, reject):
+    """The cheaper rule evaluates the largest scales until one is no better, plus s = 0 when present:
+    its losses are those of the rule ``all`` where it evaluated, NaN elsewhere, and its choice is the
+    one ``rule_choice`` derives from every candidate's loss."""
+    from optimizers.linesearch import rule_choice
+
+    s = setup
+    model = tiny_model(dtype=torch.float64, **SMALL)
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    torch.manual_seed(3)
+    cands = candidates(8, reject)
+    for size in (0.5, 0.02):  # a step too long (the loss falls as s shrinks), one too short (it rises)
+        direction = {n: size * torch.randn_like(t) for n, t in anchor.items()}
+        full = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
+        _, every = line_search(full, anchor, direction, cands, 2)
+        cheap = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
+        chosen, losses = line_search(cheap, anchor, direction, cands, 2, rule="first_worse")
+        evaluated = [j for j, v in enumerate(losses) if not math.isnan(v)]
+        assert [losses[j] for j in evaluated] == [every[j] for j in evaluated]
+        assert chosen == rule_choice(cands, every, "first_worse")
+        assert cheap.costs.forward == 2 * len(evaluated) <= full.costs.forward
+        assert (cands.index(0.0) in evaluated) if reject else True
+    assert len(evaluated) == 2 + reject  # the short step: s = 1 wins after s = 1/√2 is worse
+    assert rule_choice(cands, every, "all") == cands[every.index(min(every))]
+    with pytest.raises(ValueError, match="valid: all, first_worse"):
+        line_search(cheap, anchor, direction, cands, 2, rule="best")
