@@ -16,6 +16,14 @@ from benchmark.workloads import Workload
 from models.transformer import Transformer
 from optimizers import get_backend
 
+# The sustained rate of each backend family in this module's FLOP count (2 x parameters x tokens per
+# forward-equivalent pass), measured on one H200 at 45m (fp32, TF32 matmuls, micro-batch 32x1024,
+# scripts/gpu_check.sh at 798ce7b): AdamW 0.12 s a step at K=2 (6 forward-equivalents: 149 TFLOP/s), GN
+# 0.50 s (15 as counted now: 89 TFLOP/s; its product has been made cheaper since, so this errs long). Smaller
+# matrices than 45m's run at a lower rate; early stops at the last target and pruning shorten trials.
+GPU_RATE = {"first-order": 149e12, "gauss-newton": 89e12}
+GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; benchmark/estimate.py)"
+
 
 def estimate(trial: Trial, devices: int = 1) -> dict:
     """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
@@ -36,7 +44,19 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
     memory = cls.memory.state_bytes_per_parameter * n_params + act
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
             "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
-            "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30}
+            "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30,
+            "gpu_hours": 2.0 * n_params * fe * w.micro_batch * w.seq_len / GPU_RATE.get(cls.family, GPU_RATE["first-order"]) / devices / 3600}
+
+
+def sweep_hours(plan, part: tuple[int, int], seeds: int, devices: int = 1) -> float:
+    """GPU hours of the shard's tuning trials over full budgets, plus each cell's seed reruns counted as its
+    average tuning trial (in the shard's share of that cell)."""
+    hours = 0.0
+    for cell in plan.cells.values():
+        each = [estimate(t, devices)["gpu_hours"] for t in cell]
+        mine = [h for t, h in zip(cell, each) if in_shard(t, part)]
+        hours += sum(mine) + max(0, seeds - 1) * sum(each) / len(each) * len(mine) / len(each)
+    return hours
 
 
 def tokens_available(workload: Workload, prepared: PreparedData | None) -> int | None:
@@ -80,6 +100,8 @@ def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, dev
           "(runs stop early at their last target)")
     if seeds > 1 and plan.waiting:
         print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
+    print(f"about {sweep_hours(plan, part, seeds, devices):.1f} h of GPU time for the whole sweep over full budgets (seed "
+          f"reruns included, each as its cell's average tuning trial), {GPU_BASIS}")
     print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best setting "
           "sits at an edge of its grid; tuning trials stop early once they can no longer be selected")
     lines = rereads([t for t, _ in rows], available)

@@ -156,6 +156,31 @@ PRESETS: dict[str, Workload] = {
             validation_chars=1_000_000,
             tokenizer_chars=4_000_000,
         ),
+        Workload(
+            name="gpu",
+            version=1,
+            description="One GPU: a 17M-parameter model on 256-token sequences, K up to 32; the six-backend "
+                        "default sweep is about an hour on one H100/H200 (see --dry-run)",
+            model="17m",
+            vocab_size=8192,  # a BPE trained on the corpus: at 32000 the head would be half the model
+            seq_len=256,
+            micro_batch=32,
+            ks=(4, 16, 32),
+            max_steps=80,
+            eval_every=4,
+            eval_dense_until=30,
+            eval_relative=0.05,
+            val_tokens=1_048_576,
+            targets=(4.6, 4.2, 3.9),
+            targets_source="uncalibrated",  # a first run calibrates them on its corpus (tuned AdamW)
+            warm_start_steps=200,
+            warm_start_k=1,
+            warm_start_lr=3e-3,
+            hub_corpus="c4",
+            train_chars=None,
+            validation_chars=10_000_000,
+            tokenizer_chars=50_000_000,
+        ),
         _PAPER_45M,
         replace(
             _PAPER_45M,

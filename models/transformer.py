@@ -44,6 +44,8 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(vocab_size=256, d_model=32, n_layers=2, n_heads=2, d_ff=128, max_seq_len=64),
     "smoke": ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=2, d_ff=256, max_seq_len=64),
     "cpu": ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=4, d_ff=256, max_seq_len=64),
+    # the one-GPU rung: 16.9M parameters at vocab 8192 (10.6M in the blocks)
+    "17m": ModelConfig(vocab_size=8192, d_model=384, n_layers=6, n_heads=6, d_ff=1536, max_seq_len=256),
     "45m": ModelConfig(vocab_size=32000, d_model=512, n_layers=4, n_heads=8, d_ff=2048, max_seq_len=1024),
     "150m": ModelConfig(vocab_size=32000, d_model=768, n_layers=12, n_heads=16, d_ff=3072, max_seq_len=1024),
 }

@@ -24,7 +24,7 @@ def bench(*args, cwd=None, env=None):
     "args, needle",
     [
         (["--optimizers", "nope"], "unknown optimizer 'nope'; valid: adamw"),
-        (["--preset", "huge"], "unknown preset 'huge'; valid: smoke, cpu, 45m, 150m"),
+        (["--preset", "huge"], "unknown preset 'huge'; valid: smoke, cpu, gpu, 45m, 150m"),
         (["--suite", "other"], "unknown suite 'other'; valid: iteration-complexity"),
         (["--data", "/no/such/dir"], "does not exist"),
         (["--data", "bogus"], "unknown corpus 'bogus'"),
@@ -108,3 +108,12 @@ def test_paper_presets_print_their_plan_offline(preset):
     out = bench("run", "--preset", preset, "--dry-run", env={"OPTBENCH_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert "GiB/dev" in out.stdout and "K=122" in out.stdout and "PFLOP" in out.stdout
+
+
+def test_the_gpu_preset_plans_about_an_hour_of_one_gpu_offline():
+    import re
+
+    out = bench("run", "--preset", "gpu", "--dry-run", env={"OPTBENCH_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    hours = float(re.search(r"about ([0-9.]+) h of GPU time", out.stdout).group(1))
+    assert 0.6 <= hours <= 1.4 and "54 trials" in out.stdout and "36 seed reruns" in out.stdout

@@ -42,3 +42,14 @@ def test_the_default_cpu_plan_reads_no_training_token_twice_and_a_tiny_corpus_wo
     assert lines == [] and most < available  # seed reruns repeat tuned settings: the same reads
     lines, most, available = plans["pydoc-topics"]
     assert lines and most > available and "some twice" in lines[0]
+
+
+@pytest.mark.parametrize(("name", "hparams", "seconds"), [("adamw", (), 0.12), ("gn", (("ls_batches", 1),), 0.50)])
+def test_gpu_hours_reproduce_the_h200_steps_they_are_based_on(name, hparams, seconds):
+    """The time estimate's basis: at 45m, K=2, a step takes what one H200 measured (798ce7b)."""
+    from benchmark.workloads import PRESETS
+
+    trial = Trial("iteration-complexity", PRESETS["45m"], name, hparams, 2, 0, corpus="c4")
+    per_step = estimate(trial)["gpu_hours"] * 3600 / PRESETS["45m"].max_steps
+    assert per_step == pytest.approx(seconds, rel=0.01)
+    assert estimate(trial, devices=2)["gpu_hours"] == pytest.approx(estimate(trial)["gpu_hours"] / 2)
