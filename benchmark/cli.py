@@ -76,6 +76,10 @@ def run(
     shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
     tune_budget: Annotated[int, typer.Option(min=1, help="settings of each backend's initial grid per optimizer and K")] = 3,
     prune: Annotated[bool, typer.Option(help="stop tuning trials that can no longer be selected")] = True,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="fix settings of an optimizer, e.g. gn.ls_rule=first_worse,muon.momentum=0.9 (repeatable)")] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.hardware import Hardware
@@ -89,7 +93,8 @@ def run(
                   compile=compile_model)
     try:
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
-                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget, prune=prune)
+                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget, prune=prune, sets=set_ or [],
+                  grids=grid or [])
     except BenchError as exc:
         _fail(str(exc))
 

@@ -127,7 +127,7 @@ def _family(run: dict) -> str:
     family = run.get("optimizer_family")
     if isinstance(family, str):
         return family
-    backend = registry().get(run["optimizer"])
+    backend = registry().get(run["backend"])
     return backend.family if backend is not None else "unknown"
 
 

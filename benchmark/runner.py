@@ -13,6 +13,7 @@ from benchmark.estimate import print_plan, rereads, tokens_available
 from benchmark.hardware import Hardware
 from benchmark.launch import ddp_start_method, is_worker_process, started_by_launcher
 from benchmark.ranks import Ranks
+from benchmark.settings import parse_settings
 from benchmark.store import ResultsStore
 from benchmark.suites import DEFAULT_TUNE_BUDGET, Plan, get_suite, in_shard, iteration_complexity, parse_shard
 from benchmark.sweep import (
@@ -34,11 +35,14 @@ CALIBRATION_SEEDS = 2
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, hw: Hardware | None = None,
     dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET, prune: bool = True,
+    sets: list[str] | tuple = (), grids: list[str] | tuple = (),
 ) -> list[dict]:
-    """Plan the suite and run every trial of it (of this shard) that has no record yet; the new records."""
+    """Plan the suite and run every trial of it (of this shard) that has no record yet; the new records.
+    ``sets``/``grids``: settings from the command line (``benchmark.settings``)."""
     hw = hw or Hardware()
     get_suite(suite)
     names = parse_optimizers(optimizers)
+    settings = parse_settings(list(sets), list(grids), names)
     part = parse_shard(shard)
     store = ResultsStore(results)
     workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
@@ -51,7 +55,7 @@ def run_suite(
 
     def plan():
         return iteration_complexity(workload, names, seeds, run_records(store), tune_budget, corpus.key(),
-                                    hw.numerics())
+                                    hw.numerics(), settings)
 
     if dry_run:
         prepared = None if corpus.kind == "hub" else prepare_workload(workload, corpus)

@@ -160,6 +160,8 @@ def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         run["hparam_overrides"], run["lr"] = overrides(run), run["hparams"].get("lr")  # the setting, for reports
         run["budget"] = (run.get("workload_config") or {}).get("max_steps")  # the step budget it ran under
         run["targets"] = sorted(run.get("steps_to_target") or {}, key=float, reverse=True)  # the run's own
+        run["backend"] = run["optimizer"]  # a variant (settings fixed on the command line) is a row of its own
+        run["optimizer"] = run.get("variant") or run["optimizer"]
         for target, steps in (run.pop("steps_to_target", None) or {}).items():
             run[f"steps_to_{target}"] = steps
         for target, width in (run.pop("steps_to_target_bracket", None) or {}).items():

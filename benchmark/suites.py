@@ -18,6 +18,7 @@ import numpy as np
 from benchmark import BenchError
 from benchmark.hashing import content_hash
 from benchmark.metrics import selection_key
+from benchmark.settings import Settings
 from benchmark.trial import Trial
 from benchmark.workloads import Workload
 from optimizers import get_backend
@@ -25,16 +26,19 @@ from optimizers import get_backend
 DEFAULT_TUNE_BUDGET = 3
 
 
-def tuning_grid(optimizer: str, budget: int = DEFAULT_TUNE_BUDGET) -> list[tuple[tuple[str, object], ...]]:
+def tuning_grid(optimizer: str, budget: int = DEFAULT_TUNE_BUDGET,
+                settings: Settings | None = None) -> list[tuple[tuple[str, object], ...]]:
     """The backend's search space as a list of override tuples, cut to ``budget`` evenly spread
-    settings when it is larger, so that every optimizer gets the same tuning budget."""
-    space = get_backend(optimizer).search_space
+    settings when it is larger, so that every optimizer gets the same tuning budget; with ``settings``
+    from the command line, its fixed values in every tuple and its own grids searched whole."""
+    settings = settings or Settings()
+    space = settings.space(get_backend(optimizer).search_space)
     keys = sorted(space)
     points = [tuple(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
-    if len(points) > budget:
+    if len(points) > budget and not settings.grid:
         idx = np.unique(np.round(np.linspace(0, len(points) - 1, budget)).astype(int))
         points = [points[i] for i in idx]
-    return points
+    return [tuple(sorted({**dict(p), **settings.fixed}.items())) for p in points]
 
 
 EXTENSIONS_PER_SIDE = 2  # grid points added beyond an edge of the declared grid, per direction, at most
@@ -57,12 +61,13 @@ def _round(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-def extension(name: str, cell: list[Trial], done: list[dict], targets) -> tuple[tuple, str] | None:
+def extension(name: str, cell: list[Trial], done: list[dict], targets,
+              settings: Settings | None = None) -> tuple[tuple, str] | None:
     """One more setting for a fully tuned cell whose best lies at an edge of what it searched: the next
     point of the declared grid's log spacing beyond that edge (the same rule for every backend), while
     fewer than ``EXTENSIONS_PER_SIDE`` points were added on that side; with why. None otherwise."""
     best = min(zip(cell, done), key=lambda td: (selection_key(td[1], targets), td[0].run_id))[0]
-    space, chosen = get_backend(name).search_space, dict(best.hparams)
+    space, chosen = (settings or Settings()).space(get_backend(name).search_space), dict(best.hparams)
     for key in sorted(space):
         grid = sorted(space[key])
         if len(grid) < 2 or not all(isinstance(v, (int, float)) and v > 0 for v in grid):
@@ -80,15 +85,18 @@ def extension(name: str, cell: list[Trial], done: list[dict], targets) -> tuple[
     return None
 
 
-def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan) -> None:
+def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan,
+          settings: Settings | None) -> None:
     """The cell's tuning trials (the initial grid, then one extension at a time), then its seed reruns."""
+    fixed = tuple(sorted((settings or Settings()).fixed))
+
     def trial(hp, seed=0, role="tune", reason="grid"):
         return Trial("iteration-complexity", workload, name, hp, k, seed, role=role, corpus=corpus,
-                     numerics=numerics, reason=reason)
+                     numerics=numerics, reason=reason, fixed=fixed)
 
-    cell = [trial(hp) for hp in tuning_grid(name, tune_budget)]
+    cell = [trial(hp) for hp in tuning_grid(name, tune_budget, settings)]
     while len(cell) > 1 and all(t.run_id in records for t in cell):  # one setting (--tune-budget 1): no tuning
-        more = extension(name, cell, [records[t.run_id] for t in cell], workload.targets)
+        more = extension(name, cell, [records[t.run_id] for t in cell], workload.targets, settings)
         if more is None:
             break
         cell.append(trial(more[0], reason=f"extension: {more[1]}"))
@@ -105,6 +113,7 @@ def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan
 def iteration_complexity(
     workload: Workload, optimizers: list[str], seeds: int, records: dict[str, dict] | None = None,
     tune_budget: int = DEFAULT_TUNE_BUDGET, corpus: str = "", numerics: str = "",
+    settings: dict[str, Settings] | None = None,
 ) -> Plan:
     """The plan; ``records`` (run id -> run record) extends the tuning of cells whose best setting sits
     at an edge of what was searched, and fixes the seed reruns of fully tuned cells."""
@@ -112,7 +121,7 @@ def iteration_complexity(
     plan = Plan(tuning=[])
     for k in workload.ks:
         for name in optimizers:
-            _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan)
+            _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan, (settings or {}).get(name))
     return plan
 
 

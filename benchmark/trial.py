@@ -16,6 +16,7 @@ from benchmark.checkpoint import Checkpoint
 from benchmark.hardware import Hardware
 from benchmark.hashing import content_hash
 from benchmark.launch import ddp_start_method, fit, is_worker_process
+from benchmark.settings import variant
 from benchmark.store import ResultsStore
 from benchmark.streams import (
     MicroBatchStream,
@@ -45,6 +46,7 @@ class Trial:
     numerics: str = ""  # non-default precision / compilation (Hardware.numerics)
     reason: str = ""  # why the suite runs it (its grid, an extension of it, a seed rerun); not the identity
     prune_after: float | None = None  # a tuning trial stops here unless it reached its last target by then
+    fixed: tuple[str, ...] = ()  # hyperparameters fixed from the command line (their values are in hparams)
 
     @property
     def run_id(self) -> str:
@@ -54,6 +56,10 @@ class Trial:
 
     def hyper(self):
         return make_hyper(get_backend(self.optimizer), dict(self.hparams))
+
+    def label(self) -> str:
+        """The optimizer as reports show it: with its command-line fixed settings, a variant of its own."""
+        return variant(self.optimizer, self.hparams, self.fixed)
 
     def describe(self) -> str:
         hp = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams)
