@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from benchmark import BenchError
+from benchmark import BenchError, make_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="optbench: steps-to-target benchmark for LLM optimizers.")
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def _fail(message: str) -> None:
@@ -35,7 +34,7 @@ def list_cmd() -> None:
     from models.transformer import Transformer
     from optimizers import registry
 
-    out = Console()
+    out = make_console()
     out.print("[bold]suites[/]")
     for s in SUITES.values():
         out.print(f"  {s.name:24} {s.description}")
@@ -46,9 +45,14 @@ def list_cmd() -> None:
         ks = ",".join(map(str, w.ks))
         out.print(f"  {w.name:8} v{w.version} {n / 1e6:7.2f}M params  K={ks:12} budget {w.max_steps} steps  "
                   f"targets {', '.join(f'{t:g}' for t in w.targets)}  {w.description}")
+    from optimizers.plugins import BROKEN, SOURCES
+
     out.print("[bold]optimizers[/]")
     for name, cls in sorted(registry().items()):
-        out.print(f"  {name:16} {cls.description}")
+        source = f" (plugin: {SOURCES[name]})" if name in SOURCES else ""
+        out.print(f"  {name:16} {cls.description}{source}", markup=False, highlight=False)
+    for name, why in sorted(BROKEN.items()):
+        out.print(f"  {name:16} broken plugin, not loaded: {why}", markup=False, highlight=False, soft_wrap=True)
     out.print("[bold]corpora[/] (--data NAME or --data PATH)")
     for name, (hub, cfg) in HUB_CORPORA.items():
         out.print(f"  {name:16} hub dataset {hub} ({cfg}), streamed when reachable")
@@ -114,7 +118,7 @@ def calibrate(
         entry = run_calibration(preset, data, seeds, results, accelerator)
     except BenchError as exc:
         _fail(str(exc))
-    Console().print(f"{preset} v{entry['version']}: targets {entry['targets']} ({entry['command']})")
+    make_console().print(f"{preset} v{entry['version']}: targets {entry['targets']} ({entry['command']})")
 
 
 @app.command()
@@ -130,7 +134,7 @@ def report(
     except BenchError as exc:
         _fail(str(exc))
     for path in written:
-        Console().print(str(path))
+        make_console().print(str(path))
 
 
 leaderboard_app = typer.Typer(help="Merge results from many machines or CI artifacts.", no_args_is_help=True)
@@ -153,7 +157,7 @@ def leaderboard_merge(
         _fail(str(exc))
     for line in counts["refused"]:
         console.print(f"refused: {line}", markup=False, highlight=False)
-    Console().print(f"merged {counts['merged']} records ({counts['duplicates']} duplicates skipped, "
+    make_console().print(f"merged {counts['merged']} records ({counts['duplicates']} duplicates skipped, "
                     f"{len(counts['refused'])} refused); leaderboard: {len(board['entries'])} entries from "
                     f"{len(board['runs'])} runs")
 
@@ -186,7 +190,7 @@ def perf(
         fe = row.get("fwd_equiv_per_step")
         table.add_row(row["measure"], f"{row['ratio']:.2f}", f"{row['seconds']:.4f}",
                       f"{row['baseline_seconds']:.4f}", "" if fe is None else f"{fe:.1f}")
-    Console(width=140).print(table)
+    make_console(width=140).print(table)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from benchmark import BenchError
+from benchmark import BenchError, make_console
 from benchmark.corpus import HUB_CORPORA, Corpus, resolve_corpus
 from benchmark.hardware import Hardware
 from benchmark.ranks import Ranks
@@ -31,7 +30,7 @@ from benchmark.workloads import Workload, get_workload
 from optimizers import registry
 from optimizers.registry import UnknownBackend, get_backend
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def parse_optimizers(text: str) -> list[str]:

@@ -34,6 +34,8 @@ class FirstOrder(Backend):
     """Subclasses build their ``torch.optim`` optimizers; the schedule multiplies every group's base lr."""
 
     supports_compile = True
+    accumulates = True
+    ddp = True  # gradients all-reduced once a step
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         super().__init__(model, hp, total_steps)

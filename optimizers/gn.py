@@ -43,6 +43,7 @@ class GaussNewtonBase(Backend):
     """The outer loop shared by full and layerwise GN; subclasses choose the stage groups solved."""
 
     family = "gauss-newton"
+    ddp = True  # every product and line-search loss averaged over ranks
 
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
     # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.

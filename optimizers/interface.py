@@ -116,6 +116,10 @@ class Backend(ABC):
     family: ClassVar[str] = "first-order"
     memory: ClassVar[MemoryModel] = MemoryModel()
     supports_compile: ClassVar[bool] = False  # may the harness torch.compile the model for it
+    # K micro-batches in one step act as one batch of them (first-order gradient accumulation)
+    accumulates: ClassVar[bool] = False
+    # every batch-dependent quantity goes through ``ctx.reducer``, so DDP ranks take the same step
+    ddp: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
         self.model, self.hp, self.total_steps = model, hp, total_steps

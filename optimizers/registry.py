@@ -11,14 +11,28 @@ from optimizers.interface import Backend
 _REGISTRY: dict[str, type[Backend]] = {}
 
 
-def register(cls: type[Backend]) -> type[Backend]:
-    if cls.name in _REGISTRY:
-        raise ValueError(f"backend {cls.name!r} registered twice")
+def check_declaration(cls) -> None:
+    """What every backend declares, or a TypeError saying what is missing or wrong."""
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise TypeError(f"{cls!r} is not a subclass of optimizers.Backend")
+    missing = [a for a in ("name", "Hyper", "search_space") if not hasattr(cls, a)]
+    if missing:
+        raise TypeError(f"{cls.__name__} does not set {', '.join(missing)}")
+    if not isinstance(cls.name, str) or not cls.name or "," in cls.name or "." in cls.name:
+        raise TypeError(f"{cls.__name__}.name must be a non-empty string without ',' or '.', got {cls.name!r}")
     if not dataclasses.is_dataclass(cls.Hyper):
         raise TypeError(f"{cls.__name__}.Hyper must be a dataclass")
     unknown = set(cls.search_space) - {f.name for f in dataclasses.fields(cls.Hyper)}
     if unknown:
         raise TypeError(f"{cls.__name__}.search_space names unknown fields {sorted(unknown)}")
+    if cls.__abstractmethods__:
+        raise TypeError(f"{cls.__name__} does not implement {', '.join(sorted(cls.__abstractmethods__))}")
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    check_declaration(cls)
+    if cls.name in _REGISTRY:
+        raise ValueError(f"backend {cls.name!r} registered twice")
     _REGISTRY[cls.name] = cls
     return cls
 

@@ -9,29 +9,7 @@ import numpy as np
 import torch
 
 from benchmark.store import ResultsStore
-from benchmark.streams import MicroBatchStream, PackedSequences
-from models.transformer import Transformer, lm_loss, model_config
-from optimizers.interface import Costs, StepContext
-
-
-def real_batches(data, n: int, m: int, seq_len: int, vocab: int, seed: int = 0):
-    """n micro-batches of m real-text sequences, token ids folded into ``vocab``."""
-    seqs = PackedSequences(data.train_path, seq_len, data.vocab_size)
-    s = MicroBatchStream(seqs, m, seed)
-    return [s.microbatch(g) % vocab for g in range(n)]
-
-
-class Drawer:
-    """A deterministic source of fresh micro-batches with a cursor (like the harness's)."""
-
-    def __init__(self, data, m, seq_len, vocab, seed=0):
-        seqs = PackedSequences(data.train_path, seq_len, data.vocab_size)
-        self.stream, self.vocab, self.cursor = MicroBatchStream(seqs, m, seed, backward=True), vocab, 0
-
-    def __call__(self, n):
-        out = [self.stream.microbatch(self.cursor + j) % self.vocab for j in range(n)]
-        self.cursor += n
-        return out
+from benchmark.testing import Drawer, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
 
 
 def kill_at_first_checkpoint(proc, results, kill) -> str:
@@ -45,22 +23,6 @@ def kill_at_first_checkpoint(proc, results, kill) -> str:
     ckpts = list(work.glob("*.ckpt"))
     assert ckpts, "no checkpoint appeared before the kill"
     return ckpts[0].stem
-
-
-def tiny_model(seed=0, dtype=torch.float32, **overrides):
-    torch.manual_seed(seed)
-    cfg = dict(vocab_size=128, d_model=16, n_layers=2, n_heads=2, d_ff=32, max_seq_len=16)
-    cfg.update(overrides)
-    return Transformer(model_config("tiny", **cfg)).to(dtype)
-
-
-def context(model, batches, drawer, step=0, total=50):
-    return StepContext(model=model, microbatches=batches, num_microbatches=len(batches), draw=drawer,
-                       step=step, total_steps=total, costs=Costs(), loss_fn=lm_loss)
-
-
-def flat_params(model) -> np.ndarray:
-    return torch.cat([p.detach().flatten() for p in model.parameters()]).numpy().copy()
 
 
 def record_summary(results) -> dict:
