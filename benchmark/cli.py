@@ -146,17 +146,20 @@ def leaderboard_merge(
     sources: Annotated[list[Path], typer.Argument(help="results folders or unpacked CI artifacts")],
     results: Annotated[Path, typer.Option(help="results folder to merge into")] = Path("results"),
     out: Annotated[Path | None, typer.Option(help="leaderboard file (default: RESULTS/leaderboard.json)")] = None,
+    strict: Annotated[bool, typer.Option(help="merge nothing and exit 2 when any record is refused")] = False,
 ) -> None:
-    """Merge run records (de-duplicated by run id) and rebuild the leaderboard."""
+    """Validate run records, merge them (de-duplicated by run id) and rebuild the leaderboard."""
     from benchmark.leaderboard import merge, write_leaderboard
 
     try:
-        counts = merge(sources, results)
+        counts = merge(sources, results, strict)
+        for line in counts["refused"]:
+            console.print(f"refused: {line}", markup=False, highlight=False)
+        if strict and counts["refused"]:
+            _fail(f"{len(counts['refused'])} records refused (--strict): nothing merged")
         board = write_leaderboard(results, out or results / "leaderboard.json")
     except BenchError as exc:
         _fail(str(exc))
-    for line in counts["refused"]:
-        console.print(f"refused: {line}", markup=False, highlight=False)
     make_console().print(f"merged {counts['merged']} records ({counts['duplicates']} duplicates skipped, "
                     f"{len(counts['refused'])} refused); leaderboard: {len(board['entries'])} entries from "
                     f"{len(board['runs'])} runs")

@@ -1,8 +1,10 @@
 """``bench leaderboard merge``: gather the run records of several results folders or downloaded CI
 artifacts into one store, de-duplicated by run id, then rebuild ``leaderboard.json`` from all of them.
 
-A record that cannot be used (bad bytes, bad JSON, an unknown schema version, missing fields) is refused:
-named with the reason, never copied. Records are copied byte for byte, so their provenance (code
+A record that cannot be used (bad bytes, bad JSON, an unknown schema version, missing fields) or that does
+not hold up (``benchmark.validate``: an unknown workload or corpus targets, a run id that is not the hash
+of its settings, an outcome its own evaluations contradict) is refused: named with the reason, never
+copied. Records are copied byte for byte, so their provenance (code
 version, device, corpus, libraries) travels with them.
 """
 
@@ -18,6 +20,8 @@ from benchmark.record import READABLE_SCHEMAS, read_record
 from benchmark.report import leaderboard_json, load
 from benchmark.store import ResultsStore
 from benchmark.tables import select_final, summary_table
+from benchmark.targets import load_targets, write_entry
+from benchmark.validate import record_problem
 
 _SCHEMAS = f"; this tool reads schema {', '.join(map(str, READABLE_SCHEMAS))}"
 
@@ -28,28 +32,43 @@ def _record_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.json") if not p.name.startswith("."))
 
 
-def merge(sources: list[Path], into: Path) -> dict:
+def merge(sources: list[Path], into: Path, strict: bool = False) -> dict:
+    """Copy every acceptable record of ``sources`` into the store at ``into``: readable, valid
+    (``validate.record_problem``) and not there yet. With ``strict``, one refusal merges nothing."""
     missing = [str(s) for s in sources if not s.is_dir()]
     if missing:
         raise BenchError(f"not a folder: {', '.join(missing)}")
     store = ResultsStore(into)
+    targets_files = [p for p in (*(s / "targets.json" for s in sources), store.targets_path) if p.is_file()]
     counts = {"merged": 0, "duplicates": 0, "refused": []}
+    accepted: dict[str, Path] = {}
     for src in sources:
         for path in _record_files(src):
             record, why = read_record(path)
             if why == "not a run record":
                 continue  # e.g. a leaderboard.json inside an artifact
-            if record is None:
-                if why == "other schema":
-                    why = f"schema version {json.loads(path.read_bytes()).get('schema_version')!r}{_SCHEMAS}"
+            if record is not None:
+                why = record_problem(record, targets_files)
+            elif why == "other schema":
+                why = f"schema version {json.loads(path.read_bytes()).get('schema_version')!r}{_SCHEMAS}"
+            if why is not None:
                 counts["refused"].append(f"{path} ({why})")
                 continue
             run_id = record["run"]["run_id"]
-            if store.has(run_id):
+            if store.has(run_id) or run_id in accepted:
                 counts["duplicates"] += 1
                 continue
-            atomic_write(store.path(run_id), path.read_bytes())  # byte for byte: provenance travels
-            counts["merged"] += 1
+            accepted[run_id] = path
+    if strict and counts["refused"]:
+        return counts
+    for src in sources:  # calibrations the merged records were run against travel with them
+        for preset, by_corpus in load_targets(src / "targets.json").items():
+            for corpus, entry in by_corpus.items():
+                if corpus not in load_targets(store.targets_path).get(preset, {}):
+                    write_entry(preset, entry, store.targets_path)
+    for run_id, path in accepted.items():
+        atomic_write(store.path(run_id), path.read_bytes())  # byte for byte: provenance travels
+        counts["merged"] += 1
     return counts
 
 

@@ -49,6 +49,7 @@ COLUMNS = [
      lambda r: _sortable(r["median_seconds"])),
     ("Runs reached / censored / diverged", lambda r: f"{r['reached']} / {r['censored']} / {r['diverged']}",
      lambda r: r["reached"]),
+    ("From (host · device · code)", lambda r: r["provenance"], lambda r: r["provenance"]),
 ]
 
 SORT_SCRIPT = """

@@ -35,7 +35,7 @@ def _leaderboard_row(r) -> str:
     return (f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {setting} | {fmt(r.tuning_trials, '{:.0f}')} | {steps} | "
             f"{fmt(r.bracket, '{:g}')} | {sp} | {fo} | {gap} | {fmt(r.median_fwd_equiv, '{:,.0f}')} | "
             f"{fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | {fmt(r.median_seconds, '{:.1f}')} | "
-            f"{r.reached} / {r.censored} / {r.diverged} |")
+            f"{r.reached} / {r.censored} / {r.diverged} | {r.provenance} |")
 
 
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -45,8 +45,8 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
                   "| K | tokens/step | optimizer | setting | tuning trials | median steps [95% CI] | bracket "
                   "| speedup vs AdamW [95% CI] | speedup vs best first-order [95% CI] | steps ÷ full GN's [95% CI] "
                   "| compute to target (fwd-equiv) | compute speedup | time to target (s) "
-                  "| reached / censored / diverged |",
-                  "|---:|---:|---|---|---:|---|---:|---|---|---|---:|---:|---:|---|"]
+                  "| reached / censored / diverged | from (host · device · code) |",
+                  "|---:|---:|---|---|---:|---|---:|---|---|---|---:|---:|---:|---|---|"]
         lines += [_leaderboard_row(r) for r in part.itertuples()]
         lines.append("")
     if not fits.empty:

@@ -176,6 +176,7 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
         "runs": len(steps), "reached": sum(v is not None for v in steps),
         "censored": int(((cell["status"] != "diverged") & cell["steps"].isna()).sum()),
         "diverged": int((cell["status"] == "diverged").sum()),
+        "provenance": row_provenance(hp),
     }
 
 
@@ -210,6 +211,16 @@ def fmt(v, spec="{:.1f}") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     return "∞" if isinstance(v, float) and math.isinf(v) else spec.format(v)
+
+
+def row_provenance(runs: pd.DataFrame) -> str:
+    """Where a row's runs came from: each distinct host · device · code version, sorted."""
+    def one(r) -> str:
+        device = r.get("device") if isinstance(r.get("device"), dict) else {}
+        host = r.get("host") if isinstance(r.get("host"), str) else "?"
+        return f"{host} · {device.get('name', '?')} · {r.get('code_version', '?')}"
+
+    return "; ".join(sorted({one(r) for r in runs.to_dict("records")}))
 
 
 def provenance(runs: pd.DataFrame) -> str:

@@ -5,10 +5,11 @@ import json
 import shutil
 
 import pytest
-from helpers import as_schema_1, synthetic_record
+from helpers import as_schema_1
 
 from benchmark.leaderboard import merge, write_leaderboard
 from benchmark.store import ResultsStore
+from tests.test_cli import bench
 
 
 @pytest.mark.slow
@@ -34,15 +35,93 @@ def test_leaderboard_merge_dedupes_and_refuses_unknown_schemas(smoke_results, tm
         assert (into / "runs" / f.name).read_bytes() == f.read_bytes()
 
 
-def test_merge_accepts_records_of_the_previous_schema_and_refuses_a_missing_folder(tmp_path):
+@pytest.mark.slow
+def test_merge_accepts_records_of_the_previous_schema_and_refuses_a_missing_folder(smoke_results, tmp_path):
     src = tmp_path / "old" / "runs"
     src.mkdir(parents=True)
-    v1 = as_schema_1(synthetic_record("adamw", 1, 0))
-    v1["run"]["run_id"] = "r1"
-    (src / "r1.json").write_text(json.dumps(v1))
+    real = json.loads(sorted((smoke_results / "runs").glob("*.json"))[0].read_text())
+    run_id = real["run"]["run_id"]
+    (src / f"{run_id}.json").write_text(json.dumps(as_schema_1(real)))
+    _copy_targets(smoke_results, src.parent)
     assert merge([src.parent], tmp_path / "into")["merged"] == 1
-    assert ResultsStore(tmp_path / "into").read("r1")["run"]["overrides"] == ["lr"]
+    assert ResultsStore(tmp_path / "into").read(run_id)["run"]["overrides"] == real["run"]["overrides"]
     from benchmark import BenchError
 
     with pytest.raises(BenchError, match="not a folder"):
         merge([tmp_path / "nowhere"], tmp_path / "into")
+
+
+def _copy_targets(results, folder):
+    if (results / "targets.json").exists():  # targets the sweep calibrated for this Python's library
+        shutil.copy(results / "targets.json", folder / "targets.json")
+
+
+def _edit(record: dict, what: str) -> dict:
+    run = record["run"]
+    tight = min(run["steps_to_target"], key=float)
+    if what == "steps":
+        reached = next(t for t, v in run["steps_to_target"].items() if v is not None)
+        run["steps_to_target"][reached] = run["steps_to_target"][reached] - 1
+    elif what == "lr":
+        run["hparams"]["lr"] *= 2
+    elif what == "status":
+        run["status"] = "budget" if run["steps_to_target"][tight] is not None else "reached"
+    elif what == "version":
+        run["workload_version"] += 1
+    elif what == "final":
+        run["final_val_loss"] -= 0.1
+    elif what == "code":
+        run["code_version"] = "my-fork"
+    return record
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("what", "reason"), [
+    ("steps", "steps to {t} say {v}, its evaluations give"),
+    ("lr", "is not the hash of its settings"),
+    ("status", "status says"),
+    ("version", "is not one this code knows"),
+    ("final", "final validation loss says"),
+    ("code", "code version 'my-fork' is not one optbench writes"),
+])
+def test_an_edited_record_is_refused_with_the_reason(smoke_results, tmp_path, what, reason):
+    files = sorted((smoke_results / "runs").glob("*.json"))
+    record = next(json.loads(f.read_text()) for f in files if any(
+        v is not None for v in json.loads(f.read_text())["run"]["steps_to_target"].values()))
+    src = tmp_path / "src"
+    (src / "runs").mkdir(parents=True)
+    _copy_targets(smoke_results, src)
+    before = json.loads(json.dumps(record))
+    edited = _edit(record, what)
+    (src / "runs" / "edited.json").write_text(json.dumps(edited))
+    shutil.copy(files[-1], src / "runs" / files[-1].name)  # an untouched one beside it
+    counts = merge([src], tmp_path / "into")
+    assert counts["merged"] == 1 and len(counts["refused"]) == 1
+    if what == "steps":
+        t = next(t for t, v in before["run"]["steps_to_target"].items() if v is not None)
+        reason = reason.format(t=t, v=edited["run"]["steps_to_target"][t])
+    assert "edited.json (" in counts["refused"][0] and reason in counts["refused"][0], counts["refused"]
+    strict = bench("leaderboard", "merge", str(src), "--results", str(tmp_path / "strict"), "--strict")
+    assert strict.returncode == 2 and "nothing merged" in strict.stderr.splitlines()[-1]
+    assert not list((tmp_path / "strict").glob("runs/*.json"))
+
+
+@pytest.mark.slow
+def test_two_machines_merge_into_one_leaderboard_with_provenance(smoke_results, tmp_path):
+    files = sorted((smoke_results / "runs").glob("*.json"))
+    for i, host in enumerate(("gpu-node-1", "laptop")):
+        folder = tmp_path / host
+        (folder / "runs").mkdir(parents=True)
+        _copy_targets(smoke_results, folder)
+        for f in files[i::2]:
+            rec = json.loads(f.read_text())
+            rec["run"]["host"] = host
+            (folder / "runs" / f.name).write_text(json.dumps(rec))
+    out = bench("leaderboard", "merge", str(tmp_path / "gpu-node-1"), str(tmp_path / "laptop"),
+                "--results", str(tmp_path / "into"))
+    assert out.returncode == 0, out.stderr
+    board = json.loads((tmp_path / "into" / "leaderboard.json").read_text())
+    assert len(board["runs"]) == len(files)
+    origins = {part.split(" · ")[0] for e in board["entries"] for part in e["provenance"].split("; ")}
+    assert origins == {"gpu-node-1", "laptop"}
+    assert all(len(part.split(" · ")) == 3 for e in board["entries"] for part in e["provenance"].split("; "))
