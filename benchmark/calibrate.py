@@ -40,8 +40,10 @@ def calibration_trial_count(workload: Workload, seeds: int) -> int:
     return len(workload.ks) * (len(tuning_grid("adamw")) + seeds - 1)
 
 
-def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str = "auto",
-              targets_file: Path | None = None) -> dict:
+def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str,
+              targets_file: Path) -> dict:
+    """Calibrate ``preset`` on ``data``: the trials' records under ``results``, the entry into
+    ``targets_file`` (a results folder's own; the shipped ``benchmark/targets.json`` only when named)."""
     base, corpus = resolve_workload(preset, data, local_targets=targets_file)
     w = replace(base, targets=(), targets_source="calibration run (no target)")
     prepared = prepare_workload(w, corpus)

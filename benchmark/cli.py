@@ -66,7 +66,7 @@ def list_cmd() -> None:
 def run(
     suite: Annotated[str, typer.Option(help="suite to run")] = "iteration-complexity",
     preset: Annotated[str, typer.Option(help="workload preset")] = "cpu",
-    optimizers: Annotated[str, typer.Option(help="comma-separated optimizers (default: all)")] = "",
+    optimizers: Annotated[str | None, typer.Option(help="comma-separated optimizers (default: all)")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell (the tuned setting reruns on seeds 1..N-1)")] = 3,
     data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
     results: Annotated[Path, typer.Option(help="results folder")] = Path("results"),
@@ -82,11 +82,13 @@ def run(
     prune: Annotated[bool, typer.Option(help="stop tuning trials that can no longer be selected")] = True,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="fix settings of an optimizer, e.g. gn.ls_rule=first_worse,muon.momentum=0.9 (repeatable)")] = None,
+    logger: Annotated[str, typer.Option(help="per-step metrics besides the records: csv, tensorboard, wandb or none")] = "csv",
     grid: Annotated[list[str] | None, typer.Option(
         help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.hardware import Hardware
+    from benchmark.loggers import check_logger
     from benchmark.runner import run_suite
 
     if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
@@ -94,8 +96,9 @@ def run(
     if accelerator not in ("cpu", "gpu", "cuda", "auto"):
         _fail(f"unknown accelerator {accelerator!r}; valid: cpu, gpu, auto")
     hw = Hardware(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision, tf32=tf32,
-                  compile=compile_model)
+                  compile=compile_model, logger=logger)
     try:
+        check_logger(logger)
         run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
                   hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget, prune=prune, sets=set_ or [],
                   grids=grid or [])
@@ -108,14 +111,19 @@ def calibrate(
     preset: Annotated[str, typer.Option(help="workload preset")] = "cpu",
     seeds: Annotated[int, typer.Option(min=1, help="seeds of tuned AdamW")] = 2,
     data: Annotated[str | None, typer.Option(help="corpus name or path (default: $OPTBENCH_DATA)")] = None,
-    results: Annotated[Path, typer.Option(help="results folder for the calibration runs")] = Path("results"),
+    results: Annotated[Path, typer.Option(help="results folder: its targets.json, its calibration/ runs")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
+    targets: Annotated[Path | None, typer.Option(
+        help="targets file to write (default: RESULTS/targets.json; the shipped benchmark/targets.json only when named)")] = None,
 ) -> None:
-    """Set a preset's target losses from tuned AdamW and write them into benchmark/targets.json."""
+    """Set a preset's target losses from tuned AdamW, for the corpus given, into the results folder's
+    targets file, which `bench run --results` with the same folder reads."""
     from benchmark.calibrate import calibrate as run_calibration
+    from benchmark.store import ResultsStore
 
     try:
-        entry = run_calibration(preset, data, seeds, results, accelerator)
+        store = ResultsStore(results)
+        entry = run_calibration(preset, data, seeds, store.calibration_dir, accelerator, targets or store.targets_path)
     except BenchError as exc:
         _fail(str(exc))
     make_console().print(f"{preset} v{entry['version']}: targets {entry['targets']} ({entry['command']})")
@@ -171,7 +179,7 @@ def perf(
     k: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 4,
     reps: Annotated[int, typer.Option(min=3, help="timed repetitions per measure")] = 10,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-    optimizers: Annotated[str, typer.Option(help="comma-separated backends (default: all)")] = "",
+    optimizers: Annotated[str | None, typer.Option(help="comma-separated backends (default: all)")] = None,
 ) -> None:
     """Per-step cost ratios (harness vs bare loop, each backend vs AdamW, GN product vs gradient)."""
     from rich.table import Table
@@ -196,13 +204,43 @@ def perf(
     make_console(width=140).print(table)
 
 
-def main() -> None:
+def _version(value: bool) -> None:
+    if value:
+        from benchmark.record import code_version
+
+        make_console().print(f"optbench {code_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the code version that records carry and exit")] = False,
+          ) -> None:
+    """optbench: steps-to-target benchmark for LLM optimizers."""
+
+
+def main() -> int:
+    try:  # recent typer vendors its own click
+        from typer._click import exceptions as click
+    except ImportError:
+        from click import exceptions as click
+
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    app(prog_name="bench")
+    try:  # a usage error (a bad option, a value out of range) is one line, as every other bad input
+        result = app(prog_name="bench", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        make_console().print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
+        return 2
+    except click.UsageError as exc:
+        console.print(f"error: {exc.format_message()}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except click.Abort:
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ class Hardware:
     precision: str = "32-true"  # Lightning precision: "32-true" or "bf16-mixed"
     tf32: bool = True  # TF32 tensor-core matmuls for fp32 work on GPUs
     compile: bool = False  # torch.compile the model (first-order backends; GN keeps eager for torch.func)
+    logger: str = "csv"  # where per-step metrics go besides the record (benchmark.loggers)
 
     @property
     def multi_process(self) -> bool:

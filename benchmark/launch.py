@@ -71,7 +71,7 @@ class ExplicitSyncDDP(DDPStrategy):
             dist.destroy_process_group()
 
 
-def trainer(steps: int, hw: Hardware, callbacks=()) -> L.Trainer:
+def trainer(steps: int, hw: Hardware, callbacks=(), logger=False) -> L.Trainer:
     strategy = ExplicitSyncDDP(start_method=ddp_start_method()) if hw.multi_process else "auto"
     return L.Trainer(
         accelerator=hw.accelerator,
@@ -82,7 +82,8 @@ def trainer(steps: int, hw: Hardware, callbacks=()) -> L.Trainer:
         max_epochs=1,
         max_steps=-1,
         limit_train_batches=steps,
-        logger=False,
+        logger=logger,
+        log_every_n_steps=1,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -106,11 +107,12 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def fit(module: L.LightningModule, dataset: torch.utils.data.Dataset, hw: Hardware, callbacks=()) -> None:
+def fit(module: L.LightningModule, dataset: torch.utils.data.Dataset, hw: Hardware, callbacks=(),
+        logger=False) -> None:
     """Train ``module`` over ``dataset`` (one item per outer step) under ``hw``."""
     quiet_lightning()
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
     with warnings.catch_warnings():
         for pattern in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", pattern)
-        trainer(len(dataset), hw, callbacks).fit(module, train_dataloaders=loader)
+        trainer(len(dataset), hw, callbacks, logger).fit(module, train_dataloaders=loader)

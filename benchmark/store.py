@@ -31,6 +31,11 @@ STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this lo
 class ResultsStore:
     def __init__(self, root: str | os.PathLike, stale_after: float = STALE_AFTER_SECONDS) -> None:
         self.root = Path(root)
+        for folder in (self.root, *self.root.parents):
+            if folder.exists() and not folder.is_dir():
+                raise BenchError(f"results folder {str(self.root)!r}: {str(folder)!r} is a file, not a folder")
+            if folder.exists():
+                break
         self.stale_after = stale_after
         self.runs_dir = self.root / "runs"
         self.work_dir = self.root / "work"  # claims and in-progress checkpoints

@@ -33,8 +33,17 @@ from optimizers.registry import UnknownBackend, get_backend
 console = make_console(stderr=True)
 
 
-def parse_optimizers(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()] if text else sorted(registry())
+def parse_optimizers(text: str | None) -> list[str]:
+    """The optimizers named (comma-separated, each once), or every registered one when ``text`` is None."""
+    if text is None:
+        return sorted(registry())
+    names = [n.strip() for n in text.split(",")]
+    if not any(names):
+        raise BenchError("--optimizers names no optimizer (leave it out to run every one)")
+    if not all(names):
+        raise BenchError(f"--optimizers {text!r} has an empty name")
+    if len(set(names)) != len(names):
+        raise BenchError(f"--optimizers {text!r} names an optimizer twice")
     for name in names:
         try:
             get_backend(name)

@@ -16,6 +16,7 @@ from benchmark.checkpoint import Checkpoint
 from benchmark.hardware import Hardware
 from benchmark.hashing import content_hash
 from benchmark.launch import ddp_start_method, fit, is_worker_process
+from benchmark.loggers import MetricsToLogger, make_logger
 from benchmark.settings import variant
 from benchmark.store import ResultsStore
 from benchmark.streams import (
@@ -115,11 +116,12 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     if evaluation.status != "running" or module.step_idx >= w.max_steps:
         # killed after its last evaluation but before its record: nothing left to train
         return None if is_worker_process() else writer.finish(module)
-    callbacks = [evaluation, ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation), writer]
+    callbacks = [evaluation, MetricsToLogger(evaluation), ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation),
+                 writer]
     if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
         callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
     fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, w.max_steps), hw,
-        callbacks)
+        callbacks, make_logger(hw.logger, store.root / "logs", trial.run_id))
     if is_worker_process():
         return None
     # Written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent.

@@ -23,8 +23,9 @@ def test_a_calibration_freezes_what_tuned_adamw_reaches(tmp_path, monkeypatch, t
     preset = dataclasses.replace(PRESETS["smoke"], name="calib-test", ks=(1, 2), max_steps=6, eval_every=3,
                                  val_tokens=4096)
     monkeypatch.setitem(PRESETS, "calib-test", preset)
-    monkeypatch.setattr(targets, "TARGETS_FILE", tmp_path / "targets.json")
-    entry = calibrate("calib-test", text_data, 2, tmp_path / "R", "cpu")
+    monkeypatch.setattr(targets, "TARGETS_FILE", tmp_path / "shipped.json")
+    entry = calibrate("calib-test", text_data, 2, tmp_path / "R", "cpu", tmp_path / "mine" / "targets.json")
+    assert not (tmp_path / "shipped.json").exists()  # the installed package's file is never written
 
     runs = [r["run"] | {"initial": r["evals"][0]["val_loss"]} for r in ResultsStore(tmp_path / "R").records()[0]]
     assert len(runs) == 2 * 3 + 2  # three learning rates per K, then one more seed of the best
@@ -41,5 +42,6 @@ def test_a_calibration_freezes_what_tuned_adamw_reaches(tmp_path, monkeypatch, t
     assert entry["targets"] == targets_from(medians, statistics.median(initials))
     assert entry["targets"][-1] == math.ceil(100 * max(medians)) / 100
     assert entry["corpus_key"] == smoke_data[1].corpus.key()
-    calibrated = get_workload("calib-test", entry["corpus_key"])
+    assert get_workload("calib-test", entry["corpus_key"]).targets == preset.targets  # not without its file
+    calibrated = get_workload("calib-test", entry["corpus_key"], tmp_path / "mine" / "targets.json")
     assert calibrated.targets == tuple(entry["targets"]) and calibrated.version == preset.version + 1

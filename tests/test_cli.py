@@ -28,6 +28,16 @@ def bench(*args, cwd=None, env=None):
         (["--suite", "other"], "unknown suite 'other'; valid: iteration-complexity"),
         (["--data", "/no/such/dir"], "does not exist"),
         (["--data", "bogus"], "unknown corpus 'bogus'"),
+        (["--optimizers", ""], "--optimizers names no optimizer"),
+        (["--optimizers", "adamw,,gn"], "--optimizers 'adamw,,gn' has an empty name"),
+        (["--optimizers", "adamw,adamw"], "names an optimizer twice"),
+        (["--seeds", "0"], "Invalid value for '--seeds'"),
+        (["--devices", "0"], "Invalid value for '--devices'"),
+        (["--tune-budget", "0"], "Invalid value for '--tune-budget'"),
+        (["--no-such-option"], "No such option: --no-such-option"),
+        (["--set", "adamw.lrr=1"], "adamw has no hyperparameter 'lrr'; valid: "),
+        (["--grid", "adamw.lr=0.1,x"], "adamw.lr must be a float, got 'x'"),
+        (["--logger", "mlflow"], "unknown logger 'mlflow'; valid: csv, tensorboard, wandb, none"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
@@ -36,6 +46,31 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], out.stderr
     assert not (tmp_path / "R").exists()
+
+
+def test_a_results_path_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    for args in (["run", "--dry-run"], ["report"], ["calibrate"]):
+        out = bench(*args, "--results", str(tmp_path / "file"))
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+            f"error: results folder {str(tmp_path / 'file')!r}: {str(tmp_path / 'file')!r} is a file, not a folder"], out.stderr
+
+
+def test_a_logger_that_is_not_installed_is_one_line(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb"):
+        pytest.skip("wandb is installed here")
+    out = bench("run", "--logger", "wandb", "--results", str(tmp_path / "R"))
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: --logger wandb needs the wandb package: pip install wandb"]
+
+
+def test_version_is_the_code_version_records_carry():
+    from benchmark.record import code_version
+
+    out = bench("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"optbench {code_version()}"
 
 
 def test_report_on_missing_results_is_one_line(tmp_path):

@@ -82,10 +82,19 @@ def test_set_and_grid_run_the_given_settings_and_label_them(tmp_path, text_data)
                 "--accelerator", "cpu", "--seeds", "1", "--set", "adamw.beta2=0.99", "--grid", "adamw.lr=0.005,0.02",
                 "--no-prune")
     assert out.returncode == 0, out.stderr
+    trials = [line for line in out.stderr.splitlines() if " seed=0: " in line]  # not a terminal: whole lines
+    assert len(trials) >= 4 and all(line.rstrip().endswith("s)") and "{" in line and "}" in line for line in trials)
     runs = [json.loads(p.read_text())["run"] for p in (R / "runs").glob("*.json")]
     assert {r["variant"] for r in runs} == {"adamw[beta2=0.99]"} and all(r["hparams"]["beta2"] == 0.99 for r in runs)
     assert {r["hparams"]["lr"] for r in runs if r["reason"] == "grid"} == {0.005, 0.02}
     assert all(r["overrides"] == ["beta2", "lr"] for r in runs)
+    import pandas as pd  # the default csv logger: every step and every evaluation of each trial
+
+    for r in runs:
+        log = pd.read_csv(R / "logs" / r["run_id"] / "metrics.csv")
+        assert log["train/train_loss"].notna().sum() == r["steps_run"]
+        assert sorted(log.loc[log["val/loss"].notna(), "step"]) == sorted(e["step"] for e in
+                                                                          json.loads((R / "runs" / f"{r['run_id']}.json").read_text())["evals"])
     rep = bench("report", "--results", str(R), "--out", str(tmp_path / "O"))
     assert rep.returncode == 0, rep.stderr
     assert "adamw[beta2=0.99]" in (tmp_path / "O" / "leaderboard.md").read_text()
