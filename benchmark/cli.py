@@ -45,7 +45,7 @@ def list_cmd() -> None:
         ks = ",".join(map(str, w.ks))
         out.print(f"  {w.name:8} v{w.version} {n / 1e6:7.2f}M params  K={ks:12} budget {w.max_steps} steps  "
                   f"targets {', '.join(f'{t:g}' for t in w.targets)}  {w.description}")
-    from optimizers.plugins import BROKEN, SOURCES
+    from optimizers.registry import BROKEN, SOURCES
 
     out.print("[bold]optimizers[/]")
     for name, cls in sorted(registry().items()):

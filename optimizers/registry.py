@@ -4,11 +4,20 @@ hyperparameters are a dataclass of defaults, overridden by checked name and type
 from __future__ import annotations
 
 import dataclasses
+from importlib.metadata import entry_points
 from typing import Any
 
 from optimizers.interface import Backend
 
 _REGISTRY: dict[str, type[Backend]] = {}
+_PLUGINS_PENDING = True  # plugins load on the first lookup, not at import: a plugin imports optimizers too
+
+
+def _load_plugins_once() -> None:
+    global _PLUGINS_PENDING
+    if _PLUGINS_PENDING:
+        _PLUGINS_PENDING = False
+        load_plugins()
 
 
 def check_declaration(cls) -> None:
@@ -43,6 +52,7 @@ def unregister(name: str) -> None:
 
 
 def registry() -> dict[str, type[Backend]]:
+    _load_plugins_once()
     return dict(_REGISTRY)
 
 
@@ -52,6 +62,7 @@ class UnknownBackend(KeyError):
 
 
 def get_backend(name: str) -> type[Backend]:
+    _load_plugins_once()
     if name not in _REGISTRY:
         raise UnknownBackend(f"unknown optimizer {name!r}; valid: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -83,3 +94,30 @@ def make_hyper(cls: type[Backend], overrides: dict[str, Any] | None = None):
             raise ValueError(f"{cls.name} has no hyperparameter {key!r}; valid: {', '.join(fields)}")
         clean[key] = _checked(cls, key, getattr(hp, key), value)
     return dataclasses.replace(hp, **clean)
+
+
+# ---------------------------------------------------------------------------------------------- plugins
+# Backends from other installed packages: each entry point of the group ``optbench.backends`` names a
+# ``Backend`` subclass (``name = "package.module:Class"``), registered after the built-in ones. A plugin
+# that fails to import or to declare itself is set aside with the reason (``bench list`` says it in one
+# line) and never breaks the built-ins or the other plugins.
+
+GROUP = "optbench.backends"
+BROKEN: dict[str, str] = {}  # entry point name -> why it was not registered
+SOURCES: dict[str, str] = {}  # backend name -> the distribution that provides it
+
+
+def load_plugins() -> None:
+    for ep in entry_points(group=GROUP):
+        try:
+            cls = ep.load()
+            check_declaration(cls)
+            known = _REGISTRY.get(cls.name)
+            if known is None:
+                register(cls)
+            elif known is not cls:
+                raise ValueError(f"its name {cls.name!r} is taken by {known.__module__}.{known.__qualname__}")
+        except Exception as exc:  # a plugin's own bug, whatever it is, must not take the harness down
+            BROKEN[ep.name] = f"{ep.value}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+            continue
+        SOURCES[cls.name] = ep.dist.name if ep.dist is not None else ep.value

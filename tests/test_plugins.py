@@ -1,8 +1,9 @@
-"""Backends from other packages (optimizers/plugins.py): the example plugin in examples/optbench-lion,
+"""Backends from other packages (optimizers/registry.py, load_plugins): the example plugin in examples/optbench-lion,
 installed next to optbench without touching its files, is listed, keeps the contract, runs in a sweep
 and its report; without it everything still works; a broken plugin is one line of ``bench list``."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "optbench-lion"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
     """The example installed into a folder of its own (pip --target), put on the path of the commands."""
-    target = tmp_path_factory.mktemp("site")
+    target, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "optbench-lion"
+    shutil.copytree(EXAMPLE, source)  # a build leaves build/ and *.egg-info beside the sources: not in the repo
     out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                          "--target", str(target), str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+                          "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
 
