@@ -123,7 +123,7 @@ table{{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}}
 td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}}th{{background:#f2f2f2;cursor:pointer;white-space:normal;vertical-align:bottom}}
 .scroll{{overflow-x:auto}}
 th[data-dir=up]::after{{content:" ▲"}}th[data-dir=down]::after{{content:" ▼"}}
-td:nth-child(4),td:nth-child(5){{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
+td:nth-child(4),td:nth-child(5),td:last-child{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
 figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}</style>
 </head><body>
 <h1>optbench report</h1>
