@@ -28,6 +28,7 @@ from benchmark.tokens import PreparedData
 from benchmark.trial import Trial, run_trial
 from benchmark.warmstart import ensure_warm_start
 from benchmark.workloads import Workload
+from optimizers import get_backend
 
 CALIBRATION_SEEDS = 2
 
@@ -43,6 +44,9 @@ def run_suite(
     get_suite(suite)
     names = parse_optimizers(optimizers)
     settings = parse_settings(list(sets), list(grids), names)
+    single = [n for n in names if not get_backend(n).ddp]
+    if hw.multi_process and single:
+        raise BenchError(f"{', '.join(single)} do(es) not declare DDP support (Backend.ddp): run with one process")
     part = parse_shard(shard)
     store = ResultsStore(results)
     workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from benchmark import BenchError
 from benchmark.hardware import Hardware
 from benchmark.runner import run_suite
 from benchmark.store import ResultsStore
@@ -55,6 +56,24 @@ def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, text_da
     assert (exploded["status"] == "diverged").all()
     assert exploded["steps_run"].max() < 40
     assert runs[runs["optimizer"] == "adamw"]["status"].isin(["reached", "budget", "pruned"]).all()
+
+
+class OneProcess(AdamW):
+    """A backend that does not declare DDP support."""
+
+    name = "one-process"
+    ddp = False
+
+
+def test_a_backend_without_ddp_support_is_refused_on_several_processes(tmp_path, text_data):
+    register(OneProcess)
+    try:
+        with pytest.raises(BenchError, match="one-process do\\(es\\) not declare DDP support"):
+            run_suite("iteration-complexity", "smoke", "one-process,adamw", 1, text_data, tmp_path,
+                      Hardware("cpu", devices=2), dry_run=True)
+    finally:
+        unregister("one-process")
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow
