@@ -42,8 +42,11 @@ def merge(sources: list[Path], into: Path, strict: bool = False) -> dict:
     targets_files = [p for p in (*(s / "targets.json" for s in sources), store.targets_path) if p.is_file()]
     counts = {"merged": 0, "duplicates": 0, "refused": []}
     accepted: dict[str, Path] = {}
+    files = {src: _record_files(src) for src in sources}
+    if not any(files.values()) and not any(store.runs_dir.glob("*.json")):
+        raise BenchError(f"no run records (*.json) in {', '.join(map(str, sources))}: nothing to merge")
     for src in sources:
-        for path in _record_files(src):
+        for path in files[src]:
             record, why = read_record(path)
             if why == "not a run record":
                 continue  # e.g. a leaderboard.json inside an artifact

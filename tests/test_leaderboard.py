@@ -51,6 +51,17 @@ def test_merge_accepts_records_of_the_previous_schema_and_refuses_a_missing_fold
         merge([tmp_path / "nowhere"], tmp_path / "into")
 
 
+def test_a_folder_without_records_is_one_line_and_merges_nothing(tmp_path):
+    # e.g. submissions/ as committed: only its README
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "README.md").write_text("how to submit\n")
+    out = bench("leaderboard", "merge", str(folder), "--results", str(tmp_path / "into"), "--strict")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"error: no run records (*.json) in {folder}: nothing to merge"
+    assert not (tmp_path / "into" / "leaderboard.json").exists()
+
+
 def _copy_targets(results, folder):
     if (results / "targets.json").exists():  # targets the sweep calibrated for this Python's library
         shutil.copy(results / "targets.json", folder / "targets.json")

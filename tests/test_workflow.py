@@ -52,6 +52,20 @@ def test_pull_requests_validate_their_submissions(workflow):
                for step in job["steps"])
 
 
+def test_submissions_are_validated_only_when_records_are_there(workflow, tmp_path):
+    # submissions/ is committed with its README: a guard on any file would run the job on no records
+    guards = {step.get("if") for step in workflow["jobs"]["submissions"]["steps"][1:]}
+    assert guards == {"hashFiles('submissions/**/*.json') != ''"}
+    pattern = "**/*.json"  # hashFiles' glob, relative to submissions/
+    assert not list((WORKFLOW.parents[2] / "submissions").glob(pattern))
+    (tmp_path / "mine" / "runs").mkdir(parents=True)
+    (tmp_path / "mine" / "runs" / "abc.json").write_text("{}")
+    (tmp_path / "top.json").write_text("{}")
+    assert len(list(tmp_path.glob(pattern))) == 2
+    script = next(step["run"] for step in workflow["jobs"]["leaderboard"]["steps"] if "merge" in step.get("run", ""))
+    assert "find submissions -name '*.json'" in script
+
+
 def test_no_template_expansion_inside_scripts(workflow):
     for job in workflow["jobs"].values():
         assert all("${{" not in step.get("run", "") for step in job["steps"])
