@@ -78,6 +78,8 @@ def test_first_worse_stops_at_the_first_candidate_that_does_not_improve(setup, r
     """The cheaper rule evaluates the largest scales until one is no better, plus s = 0 when present:
     its losses are those of the rule ``all`` where it evaluated, NaN elsewhere, and its choice is the
     one ``rule_choice`` derives from every candidate's loss."""
+    from models.transformer import lm_loss
+    from optimizers.interface import split_batch
     from optimizers.linesearch import rule_choice
 
     s = setup
@@ -85,8 +87,14 @@ def test_first_worse_stops_at_the_first_candidate_that_does_not_improve(setup, r
     anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
     torch.manual_seed(3)
     cands = candidates(8, reject)
-    for size in (0.5, 0.02):  # a step too long (the loss falls as s shrinks), one too short (it rises)
-        direction = {n: size * torch.randn_like(t) for n, t in anchor.items()}
+    too_long = {n: 0.5 * torch.randn_like(t) for n, t in anchor.items()}  # the loss falls as s shrinks
+    # too short, on any corpus: a small step down the gradient of the search's own batches (the loss rises
+    # as s shrinks)
+    x_y = [split_batch(b) for b in Drawer(s["data"], 2, T, V)(2)]
+    grads = torch.autograd.grad(sum(lm_loss(model(x), y) for x, y in x_y), list(model.parameters()))
+    norm = torch.sqrt(sum((g**2).sum() for g in grads))
+    too_short = {n: -0.02 * g / norm for n, g in zip(anchor, grads, strict=True)}
+    for direction in (too_long, too_short):
         full = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
         _, every = line_search(full, anchor, direction, cands, 2)
         cheap = context(model, [s["batch"]], Drawer(s["data"], 2, T, V))
