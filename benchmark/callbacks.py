@@ -4,7 +4,7 @@
 - ``Evaluation``: the workload's evaluation grid on the fixed validation set, early stop at the last
   target, divergence stop (non-finite loss, or training loss above a factor of its first value);
 - ``ResumeCheckpoints``: an atomic resume checkpoint at every evaluation of a running trial;
-- ``RecordWriter``: the run record, written by rank 0 when the fit ends;
+- ``RecordWriter``: the run record, written by rank 0 when the fit ends or the trial raises;
 - ``StepProgress``: a progress hook after every step.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +21,9 @@ import lightning as L
 import torch
 
 from benchmark.checkpoint import Checkpoint, cpu_state
+from benchmark.files import atomic_write
 from benchmark.hardware import Hardware
-from benchmark.record import make_record
+from benchmark.record import make_record, read_record
 from benchmark.store import ResultsStore
 from benchmark.tokens import PreparedData
 
@@ -129,22 +131,63 @@ class ResumeCheckpoints(L.Callback):
 
 
 class RecordWriter(L.Callback):
-    """Writes the trial's record at the end of fit, on rank 0, inside whichever process ran the fit
-    (spawned DDP workers return nothing else to the parent); then drops the resume checkpoint."""
+    """Writes the trial's record on rank 0, inside whichever process ran the fit (spawned DDP workers return
+    nothing else to the parent): at the end of the fit, then drops the resume checkpoint; or, when the trial
+    raised, a ``failed`` record with what it raised, at which step, and its traceback in the trial's log
+    folder (the resume checkpoint stays: a rerun continues from it). Built before the host, so that a trial
+    whose backend cannot even be built is recorded too."""
 
-    def __init__(self, trial, hp, evaluation: Evaluation, data: PreparedData, store: ResultsStore,
-                 hw: Hardware) -> None:
-        self.trial, self.hp, self.evaluation, self.data, self.store, self.hw = trial, hp, evaluation, data, store, hw
-        self.started = time.time()
+    def __init__(self, trial, data: PreparedData, store: ResultsStore, hw: Hardware) -> None:
+        self.trial, self.data, self.store, self.hw = trial, data, store, hw
+        self.module, self.evaluation = None, None
+        self.started = time.time()  # also tells this attempt's record from an earlier one's
+        self.step = 0  # the step being run (1 for the first), or whose evaluation is running
         self.record: dict | None = None
+
+    def attach(self, module, evaluation: Evaluation) -> None:
+        self.module, self.evaluation = module, evaluation
+
+    def _write(self, record: dict) -> dict:
+        self.record = record
+        self.store.write(record)
+        return record
 
     def finish(self, module) -> dict:
         if self.evaluation.status == "running":
             self.evaluation.status = "budget"  # ran its whole budget without reaching the last target
-        self.record = make_record(self.trial, self.hp, module, self.evaluation, self.data, self.started, self.hw)
-        self.store.write(self.record)
+        self._write(make_record(self.trial, module.backend.hp, module, self.evaluation, self.data, self.started,
+                                self.hw))
         self.store.checkpoint_path(self.trial.run_id).unlink(missing_ok=True)
         return self.record
+
+    def fail(self, exc: BaseException) -> dict:
+        """The ``failed`` record of this attempt: the one written where it raised (this process, or rank 0 of
+        spawned ranks, whose writer was this one's copy), else one written now from what is known."""
+        if self.record is not None and self.record["run"]["status"] == "failed":
+            return self.record
+        written, _ = read_record(self.store.path(self.trial.run_id))
+        if written is not None and written["run"]["status"] == "failed" and written["run"]["started_at"] == self.started:
+            return written
+        return self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> dict:
+        log = self.store.failure_log(self.trial.run_id)
+        atomic_write(log, "".join(traceback.format_exception(exc)))
+        failure = {"type": type(exc).__name__, "message": " ".join(str(exc).split()), "step": self.step,
+                   "log": str(log.relative_to(self.store.root))}
+        module = self.module
+        hp = module.backend.hp if module is not None else None
+        return self._write(make_record(self.trial, hp, module, self.evaluation, self.data, self.started, self.hw,
+                                       failure=failure))
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self.step = module.step_idx + 1
+
+    def on_exception(self, trainer, module, exception: BaseException) -> None:
+        # Ctrl-C is not a failure: the trial resumes from its checkpoint on the next run.
+        if trainer.global_rank == 0 and isinstance(exception, Exception):
+            self.module = module
+            self._failed(exception)
 
     def on_fit_end(self, trainer, module) -> None:
         if trainer.global_rank == 0:

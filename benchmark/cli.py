@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -28,9 +29,9 @@ def list_cmd() -> None:
     """List suites, presets, optimizers and corpora."""
     import torch
 
-    from benchmark.corpus import BUILTIN_CORPORA, HUB_CORPORA
+    from benchmark.corpus import BUILTIN_CORPORA, HUB_CORPORA, stdlib_corpus
     from benchmark.suites import SUITES
-    from benchmark.workloads import PRESETS
+    from benchmark.workloads import PRESETS, get_workload
     from models.transformer import Transformer
     from optimizers import registry
 
@@ -38,13 +39,20 @@ def list_cmd() -> None:
     out.print("[bold]suites[/]")
     for s in SUITES.values():
         out.print(f"  {s.name:24} {s.description}")
-    out.print("[bold]presets[/]")
-    for w in PRESETS.values():
+    out.print("[bold]presets[/] (as a run without --data uses them: the version and targets of its default corpus)")
+    builtin = stdlib_corpus().key()
+    for preset in PRESETS.values():
+        # CPU presets read the embedded corpus, paper presets stream their hub corpus (never probed here)
+        w = get_workload(preset.name, builtin) if preset.allow_builtin_corpus and not preset.hub_corpus else preset
+        corpus = builtin if w is not preset else preset.hub_corpus or "--data"
         with torch.device("meta"):
             n = Transformer(w.model_config()).num_parameters()
         ks = ",".join(map(str, w.ks))
+        source = w.targets_source if w.targets_source != "uncalibrated" else (
+            f"uncalibrated: the first run on {corpus} calibrates them")
         out.print(f"  {w.name:8} v{w.version} {n / 1e6:7.2f}M params  K={ks:12} budget {w.max_steps} steps  "
-                  f"targets {', '.join(f'{t:g}' for t in w.targets)}  {w.description}")
+                  f"corpus {corpus}  targets {', '.join(f'{t:g}' for t in w.targets)} ({source})  {w.description}",
+                  markup=False, highlight=False)
     from optimizers.registry import BROKEN, SOURCES
 
     out.print("[bold]optimizers[/]")
@@ -90,6 +98,8 @@ def run(
     from benchmark.hardware import Hardware
     from benchmark.loggers import check_logger
     from benchmark.runner import run_suite
+    from benchmark.sweep import failure_summary
+    from benchmark.trial import TrialFailed
 
     if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
         _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")
@@ -99,11 +109,17 @@ def run(
                   compile=compile_model, logger=logger)
     try:
         check_logger(logger)
-        run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data, results=results,
-                  hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget, prune=prune, sets=set_ or [],
-                  grids=grid or [])
+        records = run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data,
+                            results=results, hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget,
+                            prune=prune, sets=set_ or [], grids=grid or [])
     except BenchError as exc:
         _fail(str(exc))
+    except TrialFailed as exc:  # several processes: the first failure ends the sweep
+        records = [exc.record]
+    line = failure_summary(records, results)
+    if line:
+        console.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -219,27 +235,54 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """optbench: steps-to-target benchmark for LLM optimizers."""
 
 
-def main() -> int:
-    try:  # recent typer vendors its own click
-        from typer._click import exceptions as click
-    except ImportError:
-        from click import exceptions as click
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, no-arguments-given errors, aborts) of every click this typer may use: typer since 0.2x
+    carries its own copy (``typer._click``), earlier ones use click itself; both are looked for, so that no
+    version in the allowed range turns a usage error into a traceback."""
+    usage, no_args, aborts = [], [], [typer.Abort]
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(module.UsageError)
+        no_args += [module.NoArgsIsHelpError] if hasattr(module, "NoArgsIsHelpError") else []
+        aborts += [module.Abort] if hasattr(module, "Abort") else []
+    return tuple(usage), tuple(no_args), tuple(aborts)
 
+
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+
+
+def _interrupted() -> int:
+    console.print("interrupted: run the same command again to go on (a trial resumes from its last checkpoint)",
+                  markup=False, highlight=False, soft_wrap=True)
+    return INTERRUPTED
+
+
+def main() -> int:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    usage, no_args, aborts = _click_exceptions()
     try:  # a usage error (a bad option, a value out of range) is one line, as every other bad input
         result = app(prog_name="bench", standalone_mode=False)
-    except click.NoArgsIsHelpError as exc:
-        make_console().print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
-        return 2
-    except click.UsageError as exc:
-        console.print(f"error: {exc.format_message()}", style="red", markup=False, highlight=False, soft_wrap=True)
-        return 2
-    except click.Abort:
-        return 130
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception as exc:
+        if isinstance(exc, aborts):  # Ctrl-C or end of input, as click before typer's copy reports it
+            return _interrupted()
+        if isinstance(exc, no_args):
+            make_console().print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False, highlight=False)
+            return 2
+        if isinstance(exc, usage):
+            console.print(f"error: {exc.format_message()}", style="red", markup=False, highlight=False, soft_wrap=True)
+            return 2
+        raise  # a bug of optbench's own: its traceback, and exit status 1
+    if result == INTERRUPTED:  # typer's own copy of click returns this for a Ctrl-C
+        return _interrupted()
     return result if isinstance(result, int) else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import warnings
 
 import lightning as L
@@ -107,12 +108,30 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class _Interrupt(L.Callback):
+    """Notes a Ctrl-C inside the fit, which Lightning turns into ``sys.exit(1)`` after its shutdown."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def on_exception(self, trainer, module, exception: BaseException) -> None:
+        self.seen |= isinstance(exception, KeyboardInterrupt)
+
+
 def fit(module: L.LightningModule, dataset: torch.utils.data.Dataset, hw: Hardware, callbacks=(),
         logger=False) -> None:
-    """Train ``module`` over ``dataset`` (one item per outer step) under ``hw``."""
+    """Train ``module`` over ``dataset`` (one item per outer step) under ``hw``. A Ctrl-C stays a
+    KeyboardInterrupt (Lightning would exit with status 1 and ignore further Ctrl-Cs)."""
     quiet_lightning()
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
+    interrupt = _Interrupt()
     with warnings.catch_warnings():
         for pattern in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", pattern)
-        trainer(len(dataset), hw, callbacks, logger).fit(module, train_dataloaders=loader)
+        try:
+            trainer(len(dataset), hw, [*callbacks, interrupt], logger).fit(module, train_dataloaders=loader)
+        except SystemExit:
+            if not interrupt.seen:
+                raise
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None

@@ -24,6 +24,8 @@ from benchmark.hardware import Hardware
 from benchmark.metrics import crossing, steps_to_target
 from benchmark.streams import training_tokens
 from benchmark.tokens import PreparedData
+from optimizers import get_backend
+from optimizers.interface import Costs
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -70,41 +72,52 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def make_record(trial, hp, module, evaluation, data: PreparedData, started: float, hw: Hardware) -> dict:
-    """The record of ``trial`` as ``module`` (the host) and ``evaluation`` (its callback) leave it."""
+def make_record(trial, hp, module, evaluation, data: PreparedData, started: float, hw: Hardware,
+                failure: dict | None = None) -> dict:
+    """The record of ``trial`` as ``module`` (the host) and ``evaluation`` (its callback) leave it. A trial
+    that raised has status ``failed`` and ``failure`` (what it raised, at which step, where its traceback
+    is); ``module`` and ``evaluation`` are None when it raised before its host was built."""
     w = trial.workload
-    steps = [e["step"] for e in evaluation.evals]
-    losses = [e["val_loss"] for e in evaluation.evals]
+    evals = evaluation.evals if evaluation is not None else []
+    steps = [e["step"] for e in evals]
+    losses = [e["val_loss"] for e in evals]
+    costs = module.costs if module is not None else None
     run = {
         "run_id": trial.run_id, "suite": trial.suite, "role": trial.role, "reason": trial.reason,
-        "prune_after": trial.prune_after,
+        "prune_after": trial.prune_after, "cell_trials": list(trial.cell_trials),
         "workload": w.name, "workload_version": w.version, "workload_key": w.key(),
         "corpus_key": trial.corpus, "numerics": trial.numerics,
         "optimizer": trial.optimizer, "variant": trial.label(), "fixed": list(trial.fixed),
-        "optimizer_family": module.backend.family, "hparams": asdict(hp), "overrides": sorted(k for k, _ in trial.hparams),
+        "optimizer_family": get_backend(trial.optimizer).family,
+        "hparams": asdict(hp) if hp is not None else dict(trial.hparams),
+        "overrides": sorted(k for k, _ in trial.hparams),
         "k": trial.k, "tokens_per_step": w.tokens_per_step(trial.k), "seed": trial.seed,
-        "status": evaluation.status, "steps_run": module.step_idx,
+        "status": "failed" if failure is not None else evaluation.status,
+        "steps_run": module.step_idx if module is not None else 0,
         "final_val_loss": losses[-1] if losses else None,
         "best_val_loss": min(losses) if losses else None,
         # A diverged run keeps the targets it reached before diverging; the others are censored.
         "steps_to_target": {f"{t:g}": steps_to_target(steps, losses, t) for t in w.targets},
         # the two evaluations around each crossing are this many steps apart (None: not reached)
         "steps_to_target_bracket": {f"{t:g}": (crossing(steps, losses, t) or (None, None))[1] for t in w.targets},
-        "costs": module.costs.as_dict(),
+        "costs": (costs or Costs()).as_dict(),
         # single epoch: the shared warm start's tokens, then the trial's own (line-search draws included)
-        "tokens_read": w.warm_start_sequences() * w.seq_len + module.costs.tokens,
+        "tokens_read": w.warm_start_sequences() * w.seq_len + (costs.tokens if costs is not None else 0),
         "tokens_available": training_tokens(data, w.seq_len),
-        "train_seconds": module.train_seconds,
-        "seconds_per_step": module.train_seconds / max(1, module.step_idx),
-        "peak_memory_mib": max((e["peak_memory_mib"] for e in evaluation.evals), default=None),
+        "train_seconds": module.train_seconds if module is not None else 0.0,
+        "seconds_per_step": module.train_seconds / max(1, module.step_idx) if module is not None else None,
+        "peak_memory_mib": max((e["peak_memory_mib"] for e in evals), default=None),
         "started_at": started, "finished_at": time.time(),
         "workload_config": w.to_dict(), "model_config": w.model_config().to_dict(),
-        "num_parameters": module.model.num_parameters(),
-        "hardware": asdict(hw) | {"compiled": module.compiled},
+        "num_parameters": module.model.num_parameters() if module is not None else None,
+        "hardware": asdict(hw) | {"compiled": module is not None and module.compiled},
         "corpus": data.describe(),
-        **environment(module.run_device),
+        **environment(module.run_device if module is not None else torch.device("cpu")),
     }
-    record = {"schema_version": SCHEMA_VERSION, "run": run, "evals": evaluation.evals, "steps": module.step_log}
+    if failure is not None:
+        run["failure"] = failure
+    record = {"schema_version": SCHEMA_VERSION, "run": run, "evals": evals,
+              "steps": module.step_log if module is not None else []}
     return json.loads(json.dumps(record, default=str))  # as a reader will see it (tuples become lists)
 
 

@@ -100,8 +100,8 @@ def _sweep(plan, prepared: PreparedData, store: ResultsStore, hw: Hardware, part
         final = plan()
         done += run_trials([t for t in final.seeds if in_shard(t, part)], prepared, store, hw, "seeds", ranks)
         for k, name in final.waiting:
-            console.print(f"K={k} {name}: tuning records incomplete (other shards?); its seed reruns wait "
-                          "for a later run on the merged results")
+            console.print(f"K={k} {name}: tuning incomplete (a trial failed, or another shard runs it); its seed "
+                          "reruns wait for a later run on the same or the merged results")
     return done
 
 

@@ -57,9 +57,22 @@ class ResultsStore:
         """Where a running trial keeps its resume checkpoint."""
         return self.work_dir / f"{run_id}.ckpt"
 
+    @property
+    def logs_dir(self) -> Path:
+        """Per-trial logs: the metrics logger's files, the traceback of a trial that raised."""
+        return self.root / "logs"
+
+    def failure_log(self, run_id: str) -> Path:
+        """Where a trial that raised keeps its traceback."""
+        return self.logs_dir / run_id / "failure.txt"
+
     def has(self, run_id: str) -> bool:
-        """A readable record of the run exists (a damaged file in its place is run again, and replaced)."""
-        return self.path(run_id).exists() and read_record(self.path(run_id))[0] is not None
+        """The run is done: a readable record of it exists that is not a failure (a failed trial, or a damaged
+        file in its place, is run again, and its record replaced)."""
+        if not self.path(run_id).exists():
+            return False
+        record, _ = read_record(self.path(run_id))
+        return record is not None and not failed(record["run"])
 
     def write(self, record: dict) -> None:
         atomic_write_json(self.path(record["run"]["run_id"]), record)
@@ -149,6 +162,11 @@ class ResultsStore:
         if warn and skipped:
             warnings.warn(skipped_line(skipped), stacklevel=2)
         return frames(records)
+
+
+def failed(run: dict) -> bool:
+    """The trial raised: its record says what, but it is no result, and the next run retries it."""
+    return run.get("status") == "failed"
 
 
 def skipped_line(skipped: dict[str, int]) -> str:

@@ -11,7 +11,7 @@ tuning records exist (possibly written by other shards or machines).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -100,6 +100,8 @@ def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan
         if more is None:
             break
         cell.append(trial(more[0], reason=f"extension: {more[1]}"))
+    # each tuning record names its cell's planned trials, so a report can tell a finished tuning from a partial one
+    cell = [replace(t, cell_trials=tuple(c.run_id for c in cell)) for t in cell]
     plan.tuning.extend(cell)
     plan.cells[(k, name)] = cell
     if not all(t.run_id in records for t in cell):

@@ -22,7 +22,7 @@ from benchmark import BenchError, make_console
 from benchmark.corpus import HUB_CORPORA, Corpus, resolve_corpus
 from benchmark.hardware import Hardware
 from benchmark.ranks import Ranks
-from benchmark.store import ResultsStore, skipped_line
+from benchmark.store import ResultsStore, failed, skipped_line
 from benchmark.tokens import PreparedData, prepare
 from benchmark.trial import Trial, run_trial
 from benchmark.warmstart import trial_start
@@ -53,12 +53,12 @@ def parse_optimizers(text: str | None) -> list[str]:
 
 
 def run_records(store: ResultsStore, warn: bool = False) -> dict[str, dict]:
-    """run id -> run record of every readable record in ``store``. Files that cannot be used are left alone
-    (and said, with ``warn``); a trial whose own record is damaged runs again."""
+    """run id -> run record of every finished trial in ``store``. Files that cannot be used are left alone
+    (and said, with ``warn``); a trial whose own record is damaged, or says it failed, runs again."""
     records, skipped = store.records()
     if warn and skipped:
         console.print(f"warning: {skipped_line(skipped)}", markup=False, highlight=False)
-    return {r["run"]["run_id"]: r["run"] for r in records}
+    return {r["run"]["run_id"]: r["run"] for r in records if not failed(r["run"])}
 
 
 def resolve_workload(preset: str, data: str | None, dry_run: bool = False,
@@ -83,25 +83,43 @@ def prepare_workload(workload: Workload, corpus: Corpus) -> PreparedData:
                        workload.tokenizer_chars, workload.pretrained_tokenizer)
 
 
-def _announce(trial: Trial, record: dict, seconds: float, progress: Progress) -> None:
+def _announce(trial: Trial, record: dict, seconds: float, progress: Progress, store: ResultsStore) -> None:
     run = record["run"]
-    reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}" for t, s in run["steps_to_target"].items())
-    final = run["final_val_loss"]
-    progress.console.print(f"{trial.describe()}: {run['status']} after {run['steps_run']} steps, "
-                           f"val {final if final is None else f'{final:.3f}'}, steps to target {{{reached}}} "
-                           f"({seconds:.0f}s)")
+    if failed(run):
+        f = run["failure"]
+        line = (f"{trial.describe()}: failed at step {f['step']}: {f['type']}: {f['message']} "
+                f"(traceback: {store.root / f['log']})")
+    else:
+        reached = ", ".join(f"{t}: {'-' if s is None else f'{s:.1f}'}" for t, s in run["steps_to_target"].items())
+        final = run["final_val_loss"]
+        line = (f"{trial.describe()}: {run['status']} after {run['steps_run']} steps, val "
+                f"{final if final is None else f'{final:.3f}'}, steps to target {{{reached}}} ({seconds:.0f}s)")
+    progress.console.print(line, markup=False, highlight=False)
+
+
+def failure_summary(records: list[dict], results) -> str | None:
+    """One line for the trials of a run that raised (each retried by the next run), or None."""
+    runs = [r["run"] for r in records if failed(r["run"])]
+    if not runs:
+        return None
+    each = "; ".join(f"{r['run_id']} at step {r['failure']['step']} ({r['failure']['type']}: {r['failure']['message']})"
+                     for r in runs)
+    logs = runs[0]["failure"]["log"] if len(runs) == 1 else str(Path("logs") / "RUN_ID" / "failure.txt")
+    return (f"{len(runs)} trial{'s' if len(runs) > 1 else ''} failed: {each}; see {Path(results) / logs} for the "
+            f"traceback; the next run retries {'them' if len(runs) > 1 else 'it'}")
 
 
 def run_trials(trials: list[Trial], prepared: PreparedData, store: ResultsStore, hw: Hardware, label: str,
                ranks: Callable[[], Ranks] | None = None, prepare: Callable[[Trial], Trial] | None = None) -> list[dict]:
-    """Run every trial of ``trials`` that has no record yet and that no other process claims; their records.
+    """Run every trial of ``trials`` that has no record yet (or a failed one) and that no other process
+    claims; their records, ``failed`` ones included (a trial that raised does not stop the others).
     ``ranks`` connects the other ranks of a launched multi-process run (they then run each trial too);
     ``prepare`` completes a trial just before it starts (its pruning point, from the records so far)."""
     records = []
     todo = [t for t in trials if not store.has(t.run_id)]
     if len(todo) < len(trials):
         console.print(f"{label}: {len(trials) - len(todo)} of {len(trials)} trials already have records: skipped")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task(f"{label} trials", total=len(todo))
@@ -121,7 +139,7 @@ def run_trials(trials: list[Trial], prepared: PreparedData, store: ResultsStore,
                     record = run_trial(trial, prepared, store, hw, start,
                                        on_step=lambda m, c=current: progress.update(c, completed=m.step_idx))
                 records.append(record)
-                _announce(trial, record, time.time() - t0, progress)
+                _announce(trial, record, time.time() - t0, progress, store)
             finally:
                 store.release(trial.run_id)
                 progress.remove_task(current)

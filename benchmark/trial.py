@@ -48,6 +48,7 @@ class Trial:
     reason: str = ""  # why the suite runs it (its grid, an extension of it, a seed rerun); not the identity
     prune_after: float | None = None  # a tuning trial stops here unless it reached its last target by then
     fixed: tuple[str, ...] = ()  # hyperparameters fixed from the command line (their values are in hparams)
+    cell_trials: tuple[str, ...] = ()  # a tuning trial: the run ids of its cell's tuning as planned; not the identity
 
     @property
     def run_id(self) -> str:
@@ -63,8 +64,11 @@ class Trial:
         return variant(self.optimizer, self.hparams, self.fixed)
 
     def describe(self) -> str:
-        hp = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams)
-        return f"{self.optimizer}[{hp or 'defaults'}] K={self.k} seed={self.seed}"
+        """One line's name for the trial: the optimizer (with its fixed settings), the setting its cell tunes,
+        K and the seed, e.g. ``muon[momentum=0.9] lr=0.02 K=4 seed=0``."""
+        tuned = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams
+                         if k not in self.fixed)
+        return f"{self.label()} {tuned or 'defaults'} K={self.k} seed={self.seed}"
 
     def stream(self, data: PreparedData, region: str) -> MicroBatchStream:
         """The micro-batches of this trial's seed in ``region``: "warm" (the warm start), "train" (the
@@ -98,9 +102,39 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     resumes from there and produces the same curve as an uninterrupted one (every micro-batch is a
     function of the seed and the step, and the checkpoint holds weights, backend state, the line-search
     data cursor and the RNG).
+
+    A trial that raises (its backend, its state, an evaluation) is a result too: rank 0 writes a ``failed``
+    record (what it raised, at which step, its traceback under the store's logs) and returns it, and the
+    next run retries it. In a multi-process run the other ranks may be left inside a collective, so there
+    it raises ``TrialFailed`` with the record after writing it. Ctrl-C (KeyboardInterrupt) is not caught.
     """
     if hw.numerics() != trial.numerics:
         raise ValueError(f"trial planned for numerics {trial.numerics!r} but run with {hw.numerics()!r}")
+    writer = RecordWriter(trial, data, store, hw)
+    try:
+        return _train(trial, data, store, hw, start, on_step, writer)
+    except Exception as exc:
+        if is_worker_process():
+            raise
+        record = writer.fail(exc)
+        if hw.multi_process:
+            raise TrialFailed(record) from exc
+        log.debug("%s failed", trial.run_id, exc_info=exc)
+        return record
+
+
+class TrialFailed(Exception):
+    """A trial of a multi-process run raised; its ``failed`` record is written."""
+
+    def __init__(self, record: dict) -> None:
+        failure = record["run"]["failure"]
+        super().__init__(f"{record['run']['run_id']} failed at step {failure['step']}: {failure['type']}: "
+                         f"{failure['message']}")
+        self.record = record
+
+
+def _train(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware, start: Checkpoint | None,
+           on_step, writer: RecordWriter) -> dict | None:
     torch.backends.cuda.matmul.allow_tf32 = hw.tf32
     torch.backends.cudnn.allow_tf32 = hw.tf32
     w = trial.workload
@@ -109,10 +143,10 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     val = PackedSequences(data.validation_path, w.seq_len, data.vocab_size)
     evaluation = Evaluation(w.eval_grid(), w.targets, validation_batches(val, w.val_tokens, w.micro_batch),
                             w.divergence_factor, trial.prune_after, fine=w.resolution_grid())
+    writer.attach(module, evaluation)
     if start is not None and start.resumes:
         restore(module, evaluation, start)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
-    writer = RecordWriter(trial, module.backend.hp, evaluation, data, store, hw)
     if evaluation.status != "running" or module.step_idx >= w.max_steps:
         # killed after its last evaluation but before its record: nothing left to train
         return None if is_worker_process() else writer.finish(module)
@@ -121,9 +155,8 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
         callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
     fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, w.max_steps), hw,
-        callbacks, make_logger(hw.logger, store.root / "logs", trial.run_id))
+        callbacks, make_logger(hw.logger, store.logs_dir, trial.run_id))
     if is_worker_process():
         return None
     # Written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent.
     return writer.record if writer.record is not None else store.read(trial.run_id)
-

@@ -83,6 +83,15 @@ def test_list_names_everything():
     assert out.returncode == 0
     for word in ("iteration-complexity", "smoke", "cpu", "45m", "150m", "adamw", "pydoc-topics", "c4"):
         assert word in out.stdout
+    from benchmark.corpus import stdlib_corpus
+    from benchmark.workloads import get_workload
+
+    # a preset as a run without --data uses it: the version and targets calibrated on the embedded corpus
+    for preset in ("smoke", "cpu"):
+        w = get_workload(preset, stdlib_corpus().key())
+        line = next(line for line in out.stdout.splitlines() if line.split()[:1] == [preset])
+        targets = ", ".join(f"{t:g}" for t in w.targets)
+        assert f" v{w.version} " in line and f"targets {targets} ({w.targets_source})" in line, line
 
 
 @pytest.mark.slow

@@ -46,4 +46,7 @@ def test_the_identity_ignores_the_role_but_not_the_setting(golden_corpus):
     for change in ({"hparams": (("lr", 0.03),)}, {"k": 4}, {"seed": 1}, {"numerics": "compile"}, {"corpus": "x"}):
         assert Trial(**{**base.__dict__, **change}).run_id != base.run_id, change
     assert base.hyper().lr == 0.01 and base.hyper().beta2 == 0.95
-    assert base.describe() == "adamw[lr=0.01] K=1 seed=0"
+    assert base.describe() == "adamw lr=0.01 K=1 seed=0"
+    fixed = Trial(**{**base.__dict__, "optimizer": "muon", "hparams": (("lr", 0.01), ("momentum", 0.9)),
+                     "fixed": ("momentum",)})
+    assert fixed.describe() == "muon[momentum=0.9] lr=0.01 K=1 seed=0"
