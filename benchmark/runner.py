@@ -96,6 +96,8 @@ def _sweep(plan, prepared: PreparedData, store: ResultsStore, hw: Hardware, part
             break
         attempted |= {t.run_id for t in todo}
         done += run_trials(todo, prepared, store, hw, "tuning", ranks, _pruner(current, store) if prune else None)
+    for note in plan().notes:
+        console.print(note, markup=False, highlight=False)
     if seeds > 1:
         final = plan()
         done += run_trials([t for t in final.seeds if in_shard(t, part)], prepared, store, hw, "seeds", ranks)

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmark import BenchError
 from optimizers import get_backend
+from optimizers.hyper import problem
 from optimizers.registry import UnknownBackend, make_hyper
 
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
@@ -65,6 +66,15 @@ def _typed(name: str, key: str, text: str) -> Any:
     return text
 
 
+def _valid(name: str, key: str, text: str) -> Any:
+    """``text`` typed for ``name``'s ``key`` and within what the backend declares valid for it."""
+    value = _typed(name, key, text)
+    why = problem(get_backend(name).Hyper, key, value)
+    if why:
+        raise BenchError(f"{name}.{why}")
+    return value
+
+
 def _key(item: str, option: str) -> tuple[str, str, str]:
     """``opt.key=value`` split into its parts, or a one-line error."""
     target, sep, value = item.partition("=")
@@ -86,10 +96,10 @@ def parse_settings(sets: list[str], grids: list[str], optimizers: list[str]) -> 
     for text in sets:
         for item in filter(None, (i.strip() for i in text.split(","))):
             name, key, value = _key(item, "--set")
-            fixed.setdefault(name, {})[key] = _typed(name, key, value)
+            fixed.setdefault(name, {})[key] = _valid(name, key, value)
     for text in grids:
         name, key, values = _key(text, "--grid")
-        parsed = [_typed(name, key, v.strip()) for v in values.split(",") if v.strip()]
+        parsed = [_valid(name, key, v.strip()) for v in values.split(",") if v.strip()]
         if len(set(map(repr, parsed))) != len(parsed):
             raise BenchError(f"--grid {text}: a value is given twice")
         grid.setdefault(name, {})[key] = parsed

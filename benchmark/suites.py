@@ -11,6 +11,7 @@ tuning records exist (possibly written by other shards or machines).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,6 +23,8 @@ from benchmark.settings import Settings
 from benchmark.trial import Trial
 from benchmark.workloads import Workload
 from optimizers import get_backend
+from optimizers.hyper import valid_values
+from optimizers.registry import make_hyper
 
 DEFAULT_TUNE_BUDGET = 3
 
@@ -51,6 +54,7 @@ class Plan:
     waiting: list[tuple[int, str]] = field(default_factory=list)  # cells whose tuning is incomplete
     best: dict[tuple[int, str], tuple] = field(default_factory=dict)
     cells: dict[tuple[int, str], list[Trial]] = field(default_factory=dict)  # each cell's tuning trials
+    notes: list[str] = field(default_factory=list)  # edges of a valid range that stopped an extension
 
     @property
     def trials(self) -> list[Trial]:
@@ -62,12 +66,17 @@ def _round(value: float) -> float:
 
 
 def extension(name: str, cell: list[Trial], done: list[dict], targets,
-              settings: Settings | None = None) -> tuple[tuple, str] | None:
+              settings: Settings | None = None) -> tuple[tuple | None, str] | None:
     """One more setting for a fully tuned cell whose best lies at an edge of what it searched: the next
     point of the declared grid's log spacing beyond that edge (the same rule for every backend), while
-    fewer than ``EXTENSIONS_PER_SIDE`` points were added on that side; with why. None otherwise."""
+    fewer than ``EXTENSIONS_PER_SIDE`` points were added on that side; with why. The point stays inside the
+    hyperparameter's declared valid range: where the next log step would leave it, the point halfway to the
+    range's bound is taken instead, and where the edge is the range's own bound, nothing is
+    (``(None, why)``). None when no edge is best."""
     best = min(zip(cell, done), key=lambda td: (selection_key(td[1], targets), td[0].run_id))[0]
-    space, chosen = (settings or Settings()).space(get_backend(name).search_space), dict(best.hparams)
+    backend = get_backend(name)
+    space, chosen = (settings or Settings()).space(backend.search_space), dict(best.hparams)
+    blocked = None
     for key in sorted(space):
         grid = sorted(space[key])
         if len(grid) < 2 or not all(isinstance(v, (int, float)) and v > 0 for v in grid):
@@ -78,11 +87,40 @@ def extension(name: str, cell: list[Trial], done: list[dict], targets,
         for side, edge, beyond, limit, factor in (("top", tried[-1], [v for v in tried if v > grid[-1]], grid[-1], step),
                                                   ("bottom", tried[0], [v for v in tried if v < grid[0]], grid[0],
                                                    1 / step)):
-            if chosen[key] == edge and len(beyond) < EXTENSIONS_PER_SIDE:
-                value = _round(limit * factor ** (len(beyond) + 1))
-                why = f"{key}={edge:g} was best at the {side} of the {len(tried)} values searched"
-                return tuple(sorted({**chosen, key: value}.items())), why
-    return None
+            if chosen[key] != edge or len(beyond) >= EXTENSIONS_PER_SIDE:
+                continue
+            why = f"{key}={edge:g} was best at the {side} of the {len(tried)} values searched"
+            value, note = _inside(backend, key, edge, _round(limit * factor ** (len(beyond) + 1)), side)
+            if value is None:
+                blocked = blocked or (None, f"{why}, {note}: not extended")
+                continue
+            return tuple(sorted({**chosen, key: value}.items())), why + (f" ({note})" if note else "")
+    return blocked
+
+
+def _inside(backend, key: str, edge: float, value: float, side: str) -> tuple[float | None, str]:
+    """``value`` (whole for an integer setting) if the backend takes it for ``key``, checked as a value from the
+    command line is; else the point halfway from ``edge`` to the bound of the declared valid range on
+    ``side``, if that is a new value it takes; else None. With what was done, in words."""
+    whole = isinstance(getattr(backend.Hyper(), key), int)
+
+    def takes(v) -> bool:
+        try:
+            make_hyper(backend, {key: v})
+        except ValueError:
+            return False
+        return True
+
+    value = round(value) if whole else value
+    if takes(value):
+        return value, ""
+    valid = valid_values(backend.Hyper, key)
+    bound = valid.bound("high" if side == "top" else "low") if valid is not None else math.inf
+    halfway = None if math.isinf(bound) else (edge + bound) / 2
+    halfway = None if halfway is None else round(halfway) if whole else _round(halfway)
+    if halfway is not None and halfway != edge and takes(halfway):
+        return halfway, f"{value:g} is outside its valid range {valid}: halfway to its bound instead"
+    return None, f"the edge of its valid range {valid}" if valid is not None else f"{value:g} is not valid"
 
 
 def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan,
@@ -97,7 +135,8 @@ def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan
     cell = [trial(hp) for hp in tuning_grid(name, tune_budget, settings)]
     while len(cell) > 1 and all(t.run_id in records for t in cell):  # one setting (--tune-budget 1): no tuning
         more = extension(name, cell, [records[t.run_id] for t in cell], workload.targets, settings)
-        if more is None:
+        if more is None or more[0] is None:
+            plan.notes += [f"K={k} {name}: {more[1]}"] if more else []
             break
         cell.append(trial(more[0], reason=f"extension: {more[1]}"))
     # each tuning record names its cell's planned trials, so a report can tell a finished tuning from a partial one

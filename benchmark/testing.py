@@ -2,7 +2,8 @@
 text (the embedded corpus unless ``data`` is given) what every built-in backend is held to, and raises an
 ``AssertionError`` naming the clause that failed:
 
-- it is declared like a built-in one (name, ``Hyper`` dataclass, a search space over its fields);
+- it is declared like a built-in one (name, ``Hyper`` dataclass, a search space over its fields, every
+  setting with the values it may take, ``optimizers.hyper``);
 - the training loss falls over 30 steps at its default settings;
 - its state round-trips: a backend rebuilt from ``state_dict`` takes a bit-identical next step;
 - the same seed gives the same run;
@@ -25,6 +26,7 @@ import torch
 
 from benchmark.streams import MicroBatchStream, PackedSequences
 from models.transformer import Transformer, lm_loss, model_config
+from optimizers.hyper import Range, valid_values, validate
 from optimizers.interface import Costs, StepContext
 from optimizers.registry import check_declaration, make_hyper
 
@@ -96,6 +98,7 @@ class _Run:
 def check_backend(cls, data=None, *, hp: dict | None = None, steps: int = 30, ddp: bool = False) -> None:
     """Run the contract on ``cls`` (see the module's text); ``hp`` overrides its defaults throughout."""
     check_declaration(cls)
+    _check_valid_values(cls)
     data = data if data is not None else embedded_data()
     hp = dict(hp or {})
     losses = _Run(cls, data, hp).steps(0, steps)
@@ -110,6 +113,20 @@ def check_backend(cls, data=None, *, hp: dict | None = None, steps: int = 30, dd
         _check_accumulation(cls, data, hp)
     if ddp and cls.ddp:
         _check_ddp(cls, data, hp)
+
+
+def _check_valid_values(cls) -> None:
+    """Every setting declares what it may take (a range for a number, choices for a string: ``optimizers.hyper``),
+    so that tuning and the command line stay inside it; the defaults are valid."""
+    for f in dataclasses.fields(cls.Hyper):
+        default = getattr(cls.Hyper(), f.name)
+        if isinstance(default, bool):
+            continue
+        kind = Range if isinstance(default, (int, float)) else tuple
+        assert isinstance(valid_values(cls.Hyper, f.name), kind), (
+            f"{cls.name}.{f.name} declares no valid {'range' if kind is Range else 'choices'}: "
+            f"declare it as hyper({default!r}, ...)")
+    validate(cls.Hyper())
 
 
 def _check_round_trip(cls, data, hp) -> None:

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 import torch
 
 from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.hyper import NON_NEGATIVE, POSITIVE, UNIT, hyper
 from optimizers.registry import register
 
 
 @dataclass(frozen=True)
 class AdamWHyper(FirstOrderHyper):
-    lr: float = 1e-2
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: float = hyper(1e-2, POSITIVE)
+    beta1: float = hyper(0.9, UNIT)
+    beta2: float = hyper(0.95, UNIT)
+    eps: float = hyper(1e-8, POSITIVE)
+    weight_decay: float = hyper(0.0, NON_NEGATIVE)
 
 
 @register

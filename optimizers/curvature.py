@@ -104,8 +104,8 @@ def linearized_gradient(
     never hold more than ``chunk_elements`` logits at once. Forward- and reverse-mode AD run only through
     the stages before it, whose output (N × d) is small; ``product`` says how (see ``_trunk``).
     """
-    if objective not in ("gn", "prox_linear"):
-        raise ValueError(f"unknown objective {objective!r}; valid: gn, prox_linear")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     head = len(smap) - 1
     layer = smap.stages[head]
     if not isinstance(layer, nn.Linear) or layer.bias is not None:
@@ -125,6 +125,7 @@ def linearized_gradient(
 
 
 TRUNK_PRODUCTS = ("double_backward", "jvp")
+OBJECTIVES = ("gn", "prox_linear")  # the quadratic model, or the true loss of the linearised model
 
 
 def _trunk(smap: StageMap, anchor, delta, trunk: list[int], acts, product: str = "double_backward"):

@@ -10,19 +10,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from optimizers.hyper import FRACTION, NON_NEGATIVE, HyperBase, hyper
 from optimizers.interface import Backend, Costs, StepContext
 from optimizers.partition import check_ownership, optimizer_groups
-from optimizers.schedule import warmup_then_decay
+from optimizers.schedule import SHAPES, warmup_then_decay
 
 
 @dataclass(frozen=True)
-class FirstOrderHyper:
+class FirstOrderHyper(HyperBase):
     """What ``FirstOrder.step`` reads: global gradient clipping and the learning-rate schedule."""
 
-    grad_clip: float = 1.0  # each of the backend's clip groups to this global norm; 0 disables
-    schedule: str = "constant"  # "constant" (the release, from the AdamW warm start) or "cosine"
-    warmup: float = 0.0  # fraction of the step budget
-    final_lr: float = 0.1  # cosine floor, as a fraction of lr
+    grad_clip: float = hyper(1.0, NON_NEGATIVE)  # each of the backend's clip groups to this global norm; 0 disables
+    schedule: str = hyper("constant", SHAPES)  # "constant" (the release, from the AdamW warm start) or "cosine"
+    warmup: float = hyper(0.0, FRACTION)  # fraction of the step budget
+    final_lr: float = hyper(0.1, FRACTION)  # cosine floor, as a fraction of lr
 
 
 def adamw_kernel(params: list[nn.Parameter]) -> dict:

@@ -33,13 +33,6 @@ INNER_OPTIMIZERS = {"muon": _muon, "adamw": _adamw, "sgd": _sgd}
 INNER_SCHEDULES = ("cosine_restart", "global_cosine", "constant")
 
 
-def check_inner_settings(hp) -> None:
-    if hp.inner_optimizer not in INNER_OPTIMIZERS:
-        raise ValueError(f"unknown inner_optimizer {hp.inner_optimizer!r}; valid: {', '.join(INNER_OPTIMIZERS)}")
-    if hp.inner_schedule not in INNER_SCHEDULES:
-        raise ValueError(f"unknown inner_schedule {hp.inner_schedule!r}; valid: {', '.join(INNER_SCHEDULES)}")
-
-
 def build_inner_optimizers(hp, leaves: dict[str, nn.Parameter], split: MuonSplit) -> list[torch.optim.Optimizer]:
     """The inner optimizers over ``leaves`` (name -> inner iterate, in model order), split by role as the
     model's parameters are; each group remembers its peak lr as ``base_lr`` for the schedule."""

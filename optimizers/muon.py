@@ -14,6 +14,7 @@ from torch import nn
 
 from optimizers.adam_nesterov import AdamNesterov
 from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.hyper import ANY, COUNT, NON_NEGATIVE, POSITIVE, UNIT, hyper
 from optimizers.interface import MemoryModel
 from optimizers.partition import muon_split
 from optimizers.registry import register
@@ -21,17 +22,18 @@ from optimizers.registry import register
 
 @dataclass(frozen=True)
 class MuonHyper(FirstOrderHyper):
-    lr: float = 0.01  # one learning rate for the Muon part and the Adam parts (the release's chain)
-    momentum: float = 0.95
+    lr: float = hyper(0.01, POSITIVE)  # one learning rate for the Muon part and the Adam parts (the release's chain)
+    momentum: float = hyper(0.95, UNIT)
     nesterov: bool = True
-    ns_steps: int = 5
-    adjust_lr: str = "original"  # torch.optim.Muon's adjust_lr_fn; "original" = optax's sqrt(max(1, out/in))
-    weight_decay: float = 0.0  # Muon part (the release passes none)
-    adam_lr: float = -1.0  # Adam parts; <= 0 means lr
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.95
-    adam_eps: float = 1e-8
-    adam_weight_decay: float = 1e-4  # embedding, head and 1-D parameters
+    ns_steps: int = hyper(5, COUNT)
+    # torch.optim.Muon's adjust_lr_fn; "original" = optax's sqrt(max(1, out/in))
+    adjust_lr: str = hyper("original", ("original", "match_rms_adamw"))
+    weight_decay: float = hyper(0.0, NON_NEGATIVE)  # Muon part (the release passes none)
+    adam_lr: float = hyper(-1.0, ANY)  # Adam parts; <= 0 means lr
+    adam_beta1: float = hyper(0.9, UNIT)
+    adam_beta2: float = hyper(0.95, UNIT)
+    adam_eps: float = hyper(1e-8, POSITIVE)
+    adam_weight_decay: float = hyper(1e-4, NON_NEGATIVE)  # embedding, head and 1-D parameters
 
 
 def muon_chain(hidden: list[nn.Parameter], embed_head: list[nn.Parameter], vectors: list[nn.Parameter],

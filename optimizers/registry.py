@@ -7,6 +7,7 @@ import dataclasses
 from importlib.metadata import entry_points
 from typing import Any
 
+from optimizers.hyper import problem
 from optimizers.interface import Backend
 
 _REGISTRY: dict[str, type[Backend]] = {}
@@ -34,6 +35,11 @@ def check_declaration(cls) -> None:
     unknown = set(cls.search_space) - {f.name for f in dataclasses.fields(cls.Hyper)}
     if unknown:
         raise TypeError(f"{cls.__name__}.search_space names unknown fields {sorted(unknown)}")
+    for key, values in cls.search_space.items():
+        for value in values:
+            why = problem(cls.Hyper, key, value)
+            if why:
+                raise TypeError(f"{cls.__name__}.search_space: {why}")
     if cls.__abstractmethods__:
         raise TypeError(f"{cls.__name__} does not implement {', '.join(sorted(cls.__abstractmethods__))}")
 
@@ -85,7 +91,8 @@ def _checked(cls: type[Backend], key: str, default: Any, value: Any) -> Any:
 
 
 def make_hyper(cls: type[Backend], overrides: dict[str, Any] | None = None):
-    """Build a backend's hyperparameters, checking every override's name and type."""
+    """Build a backend's hyperparameters, checking every override's name, type and declared valid values
+    (``optimizers.hyper``); a ValueError names the backend and the first problem."""
     fields = {f.name for f in dataclasses.fields(cls.Hyper)}
     hp = cls.Hyper()
     clean = {}
@@ -93,6 +100,9 @@ def make_hyper(cls: type[Backend], overrides: dict[str, Any] | None = None):
         if key not in fields:
             raise ValueError(f"{cls.name} has no hyperparameter {key!r}; valid: {', '.join(fields)}")
         clean[key] = _checked(cls, key, getattr(hp, key), value)
+        why = problem(cls.Hyper, key, clean[key])
+        if why:
+            raise ValueError(f"{cls.name}.{why}")
     return dataclasses.replace(hp, **clean)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from optimizers.first_order import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.hyper import COUNT, NON_NEGATIVE, POSITIVE, UNIT, Range, hyper
 from optimizers.partition import optimizer_groups
 from optimizers.registry import register
 
@@ -250,15 +251,15 @@ class SOAP(torch.optim.Optimizer):
 
 @dataclass(frozen=True)
 class SOAPHyper(FirstOrderHyper):
-    lr: float = 1e-2
-    beta1: float = 0.9
-    beta2: float = 0.95
-    shampoo_beta: float = -1.0  # negative: use beta2
-    eps: float = 1e-8
-    weight_decay: float = 1e-4
-    precondition_frequency: int = 10
-    max_precond_dim: int = 10000
-    adam_lr_ratio: float = 1.0  # lr of the AdamW side (1-D parameters) relative to lr
+    lr: float = hyper(1e-2, POSITIVE)
+    beta1: float = hyper(0.9, UNIT)
+    beta2: float = hyper(0.95, UNIT)
+    shampoo_beta: float = hyper(-1.0, Range(high=1.0, high_open=True))  # negative: use beta2
+    eps: float = hyper(1e-8, POSITIVE)
+    weight_decay: float = hyper(1e-4, NON_NEGATIVE)
+    precondition_frequency: int = hyper(10, COUNT)
+    max_precond_dim: int = hyper(10000, COUNT)
+    adam_lr_ratio: float = hyper(1.0, POSITIVE)  # lr of the AdamW side (1-D parameters) relative to lr
 
 
 @register

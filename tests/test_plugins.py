@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_an_installed_plugin_is_listed_runs_the_contract_and_a_sweep(installed, 
     run = bench("run", "--preset", "smoke", "--optimizers", "adamw,lion", "--data", text_data, "--results", str(R),
                 "--accelerator", "cpu", "--seeds", "1", "--tune-budget", "1", env=installed)
     assert run.returncode == 0, run.stderr
-    assert "lion K=1 seed=0" in run.stderr and "lion K=4 seed=0" in run.stderr
+    assert "lion lr=0.0003 K=1 seed=0" in run.stderr and "lion lr=0.0003 K=4 seed=0" in run.stderr
     rep = bench("report", "--results", str(R), "--out", str(tmp_path / "O"), env=installed)
     assert rep.returncode == 0, rep.stderr
     assert "| lion |" in (tmp_path / "O" / "leaderboard.md").read_text()
@@ -78,6 +79,16 @@ class _Frozen(AdamW):
     name = "frozen"
 
 
+@dataclass(frozen=True)
+class _UndeclaredHyper(AdamWHyper):
+    beta3: float = 0.5  # a setting without the values it may take
+
+
+class _Undeclared(AdamW):
+    name = "undeclared"
+    Hyper = _UndeclaredHyper
+
+
 class _Miscounted(AdamW):
     name = "miscounted"
 
@@ -92,9 +103,11 @@ def test_the_contract_catches_what_it_promises_to(smoke_data):
     with pytest.raises(AssertionError, match="restored from its state_dict took another step"):
         check_backend(_Forgetful, data)
     with pytest.raises(AssertionError, match="the training loss did not fall"):
-        check_backend(_Frozen, data, hp={"lr": 0.0})
+        check_backend(_Frozen, data, hp={"lr": 1e-12})
     with pytest.raises(AssertionError, match="counted forward=1"):
         check_backend(_Miscounted, data)
+    with pytest.raises(AssertionError, match=r"undeclared.beta3 declares no valid range: declare it as hyper\(0.5, ...\)"):
+        check_backend(_Undeclared, data)
     with pytest.raises(TypeError, match="name must be a non-empty string"):
         check_backend(type("Nameless", (AdamW,), {"__module__": __name__, "name": property()}), data)
     assert AdamWHyper().lr > 0

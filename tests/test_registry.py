@@ -1,5 +1,6 @@
 """The registry (optimizers/registry.py): backends by name, checked hyperparameters."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -46,3 +47,33 @@ def test_registering_checks_the_name_and_the_search_space():
     finally:
         unregister("bad")
     assert "bad" not in registry()
+
+
+def test_every_setting_declares_its_valid_values_and_nothing_outside_them_is_built():
+    from optimizers.hyper import Range, valid_values
+
+    for name, cls in registry().items():
+        for f in dataclasses.fields(cls.Hyper):
+            default = getattr(cls.Hyper(), f.name)
+            if not isinstance(default, bool):
+                assert isinstance(valid_values(cls.Hyper, f.name), Range if isinstance(default, (int, float)) else tuple), (
+                    name, f.name)
+    with pytest.raises(ValueError, match=r"adamw.beta2=1.2 is outside its valid range \[0, 1\)"):
+        make_hyper(get_backend("adamw"), {"beta2": 1.2})
+    with pytest.raises(ValueError, match=r"muon.lr=0 is outside its valid range \(0, inf\)"):
+        make_hyper(get_backend("muon"), {"lr": 0.0})
+    with pytest.raises(ValueError, match="ls_rule='best' is not one of: all, first_worse"):
+        get_backend("gn").Hyper(ls_rule="best")  # built in code, not only from the command line
+    # a subclass that only changes a default keeps its parent's declaration
+    assert valid_values(get_backend("layerwise-gn").Hyper, "ls_range") == valid_values(get_backend("gn").Hyper, "ls_range")
+    assert make_hyper(get_backend("soap"), {"shampoo_beta": -1.0}).shampoo_beta == -1.0  # "< 0: use beta2" stays valid
+
+
+def test_a_search_space_outside_the_valid_values_is_refused_at_registration():
+    class Wild(AdamW):
+        name = "wild"
+        search_space = {"lr": [1e-3], "beta1": [0.9, 1.1]}
+
+    with pytest.raises(TypeError, match=r"beta1=1.1 is outside its valid range \[0, 1\)"):
+        register(Wild)
+    assert "wild" not in registry()

@@ -29,18 +29,50 @@ def test_values_take_the_type_of_the_field_they_set():
     (["adamw.lr=fast"], [], "adamw.lr must be a float, got 'fast'"),
     (["gn.ls_range=2.5"], [], "gn.ls_range must be an int, got '2.5'"),
     (["gn.warm_start=maybe"], [], "gn.warm_start must be true or false"),
-    (["gn.ls_rule=best"], [], "unknown ls_rule 'best'; valid: all, first_worse"),
-    ([], ["gn.inner_optimizer=muon,lion"], "unknown inner_optimizer 'lion'"),
+    (["gn.ls_rule=best"], [], "gn.ls_rule='best' is not one of: all, first_worse"),
+    ([], ["gn.inner_optimizer=muon,lion"], "gn.inner_optimizer='lion' is not one of: muon, adamw, sgd"),
     (["adamw.lr"], [], "--set expects optimizer.key=value, got 'adamw.lr'"),
     (["lion.lr=1"], [], "unknown optimizer 'lion'"),
     (["muon.lr=0.1"], [], "--set/--grid name muon, which this run does not include"),
     (["adamw.lr=0.1"], ["adamw.lr=0.1,0.2"], "adamw.lr is both fixed by --set and searched by --grid"),
     ([], ["adamw.lr=0.1,0.1"], "a value is given twice"),
+    ([], ["adamw.beta2=0.9,1.5"], "adamw.beta2=1.5 is outside its valid range [0, 1)"),
+    (["muon.momentum=-0.5"], [], "muon.momentum=-0.5 is outside its valid range [0, 1)"),
 ])
 def test_a_bad_setting_is_refused_with_the_reason(sets, grids, needle):
     with pytest.raises(BenchError) as err:
         parse_settings(sets, grids, ["adamw", "gn"])
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def _extend_while_the_top_is_best(name: str, grid: dict, fixed: dict):
+    """Extensions of a cell whose best is always its largest value of the one searched key, until none."""
+    w = get_workload("smoke")
+    s = Settings(fixed=fixed, grid=grid)
+    (key,) = grid
+    cell = [Trial("iteration-complexity", w, name, hp, 1, 0, fixed=tuple(fixed)) for hp in tuning_grid(name, 3, s)]
+    target = f"{w.targets[-1]:g}"
+    while True:
+        order = sorted(dict(t.hparams)[key] for t in cell)
+        done = [{"steps_to_target": {target: 100 - order.index(dict(t.hparams)[key])}, "final_val_loss": 4.0,
+                 "status": "reached"} for t in cell]
+        more = extension(name, cell, done, w.targets, s)
+        if more is None or more[0] is None:
+            return [dict(t.hparams)[key] for t in cell], more
+        cell.append(Trial("iteration-complexity", w, name, more[0], 1, 0, fixed=tuple(fixed)))
+
+
+def test_extensions_stay_inside_the_valid_range_and_say_so_at_its_edge():
+    values, last = _extend_while_the_top_is_best("adamw", {"beta2": [0.9, 0.99]}, {"lr": 0.01})
+    assert values == [0.9, 0.99, 0.995, 0.998] and last is None  # halfway to 1, twice, never 1 or beyond
+    values, _ = _extend_while_the_top_is_best("muon", {"momentum": [0.1, 0.6]}, {"lr": 0.01})
+    assert max(values) < 1 and values[2:] == [0.8, 0.9]
+    values, last = _extend_while_the_top_is_best("adamw", {"warmup": [0.5, 1.0]}, {"lr": 0.01})
+    assert values == [0.5, 1.0] and last[0] is None  # 1 is the range's own closed bound: nothing beyond
+    assert last[1] == "warmup=1 was best at the top of the 2 values searched, the edge of its valid range [0, 1]: " \
+                      "not extended"
+    values, _ = _extend_while_the_top_is_best("gn", {"ls_range": [3, 5]}, {"lr": 0.01})
+    assert values == [3, 5, 8, 14] and all(isinstance(v, int) for v in values)  # an integer setting stays whole
 
 
 def test_fixed_values_enter_every_trial_and_a_given_grid_is_searched_whole():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from optimizers.first_order import FirstOrder, FirstOrderHyper
+from optimizers.hyper import NON_NEGATIVE, POSITIVE, UNIT, hyper
 
 
 class LionOptimizer(torch.optim.Optimizer):
@@ -38,10 +39,11 @@ class LionOptimizer(torch.optim.Optimizer):
 
 @dataclass(frozen=True)
 class LionHyper(FirstOrderHyper):
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.99
-    weight_decay: float = 0.0
+    # each setting with what values it may take: tuning, --set and --grid stay inside them
+    lr: float = hyper(1e-3, POSITIVE)
+    beta1: float = hyper(0.9, UNIT)
+    beta2: float = hyper(0.99, UNIT)
+    weight_decay: float = hyper(0.0, NON_NEGATIVE)
 
 
 class Lion(FirstOrder):
