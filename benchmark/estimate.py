@@ -13,6 +13,7 @@ from benchmark.suites import EXTENSIONS_PER_SIDE, in_shard
 from benchmark.tokens import PreparedData
 from benchmark.trial import Trial
 from benchmark.workloads import Workload
+from models.layout import model_layout
 from models.transformer import Transformer
 from optimizers import get_backend
 
@@ -35,7 +36,7 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
         model = Transformer(cfg)
     n_params = model.num_parameters()
     cls, hp = get_backend(trial.optimizer), trial.hyper()
-    fe = cls.expected_costs(model, hp, trial.k).forward_equivalents * w.max_steps
+    fe = cls.expected_costs(model_layout(model, w.seq_len), hp, trial.k).forward_equivalents * w.max_steps
     micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
     rows = w.micro_batch / devices * w.seq_len  # tokens per micro-batch on one device
     act = rows * (cfg.n_layers * cfg.d_model * 80 + cls.memory.logit_copies * cfg.vocab_size * 4)

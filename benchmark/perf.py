@@ -13,10 +13,11 @@ import torch
 
 from benchmark.hardware import Hardware
 from benchmark.launch import fit
+from models.layout import build_backend, model_layout
 from models.lightning import BenchModule
 from models.transformer import Transformer, lm_loss, model_config
 from optimizers import get_backend, make_hyper, registry
-from optimizers.curvature import StageMap, linearized_gradient
+from optimizers.curvature import linearized_gradient
 from optimizers.interface import Costs, StepContext, split_batch
 
 
@@ -60,15 +61,14 @@ class Setup:
         return [self.batches[i % self.k] for i in range(n)]
 
     def context(self, model) -> StepContext:
-        return StepContext(model=model, microbatches=self.batches, num_microbatches=self.k, draw=self.draw,
-                           step=0, total_steps=1000, costs=Costs(), loss_fn=lm_loss)
+        return StepContext(model=model, microbatches=self.batches, draw=self.draw, costs=Costs(), loss_fn=lm_loss)
 
 
 def backend_stepper(setup: Setup, name: str, **hp):
     """(one outer step of backend ``name`` on a fresh model, the passes its last step counted)."""
     model = setup.model()
     cls = get_backend(name)
-    backend = cls(model, make_hyper(cls, hp), 1000)
+    backend = build_backend(cls, model, make_hyper(cls, hp), 1000, setup.T)
     last = [Costs()]
 
     def step():
@@ -124,7 +124,7 @@ def harness_adamw_seconds(setup: Setup, steps: int) -> float:
     """One AdamW step through the real harness: a Trainer driving BenchModule (no evaluation steps)."""
     model = setup.model()
     cls = get_backend("adamw")
-    backend = cls(model, make_hyper(cls, {}), 1000)
+    backend = build_backend(cls, model, make_hyper(cls, {}), 1000, setup.T)
 
     class FixedSteps(torch.utils.data.Dataset):
         def __len__(self):
@@ -143,7 +143,7 @@ def harness_adamw_seconds(setup: Setup, steps: int) -> float:
 def gn_product_and_gradient(setup: Setup, product: str = "double_backward"):
     """(one GN inner gradient J0ᵀ(g0 + H0 J0 Δ), one loss gradient) on the same batch, as callables."""
     model = setup.model()
-    smap = StageMap.of(model, setup.T)
+    smap = model_layout(model, setup.T).stages
     anchor = {n: p.detach() for n, p in model.named_parameters()}
     delta = {n: 1e-3 * torch.randn_like(p) for n, p in anchor.items()}
     x, y = split_batch(setup.batches[0])

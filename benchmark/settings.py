@@ -121,6 +121,7 @@ def _check_builds(name: str, s: Settings) -> None:
     constructor refuses (an unknown rule, a bad inner optimizer) fails here, in one line."""
     import torch
 
+    from models.layout import build_backend
     from models.transformer import Transformer, model_config
 
     cls = get_backend(name)
@@ -129,6 +130,6 @@ def _check_builds(name: str, s: Settings) -> None:
     model = Transformer(model_config("tiny"))
     for point in points:
         try:
-            cls(model, make_hyper(cls, point), total_steps=1)
+            build_backend(cls, model, make_hyper(cls, point), 1, model.cfg.max_seq_len)
         except (ValueError, TypeError) as exc:
             raise BenchError(f"{name} with {point}: {exc}") from None

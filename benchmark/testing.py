@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from benchmark.streams import MicroBatchStream, PackedSequences
+from models.layout import build_backend, model_layout
 from models.transformer import Transformer, lm_loss, model_config
 from optimizers.hyper import Range, valid_values, validate
 from optimizers.interface import Costs, StepContext
@@ -60,9 +61,15 @@ def tiny_model(seed=0, dtype=torch.float32, **overrides):
     return Transformer(model_config("tiny", **cfg)).to(dtype)
 
 
-def context(model, batches, drawer, step=0, total=50):
-    return StepContext(model=model, microbatches=batches, num_microbatches=len(batches), draw=drawer,
-                       step=step, total_steps=total, costs=Costs(), loss_fn=lm_loss)
+def backend_for(cls, model, hp=None, total: int = 60, seq_len: int | None = None):
+    """A backend of class ``cls`` for ``model`` with ``hp`` (settings by name, or its ``Hyper``), built as the
+    host builds it: with the model's layout (for sequences of ``seq_len`` tokens, by default its context)."""
+    hp = hp if dataclasses.is_dataclass(hp) else make_hyper(cls, hp)
+    return build_backend(cls, model, hp, total, seq_len or model.cfg.max_seq_len)
+
+
+def context(model, batches, drawer):
+    return StepContext(model=model, microbatches=batches, draw=drawer, costs=Costs(), loss_fn=lm_loss)
 
 
 def flat_params(model) -> np.ndarray:
@@ -86,12 +93,12 @@ class _Run:
     def __init__(self, cls, data, hp: dict, seed: int = 0, total: int = 60):
         self.cls, self.data, self.hp, self.total = cls, data, hp, total
         self.model = tiny_model(seed)
-        self.backend = cls(self.model, make_hyper(cls, hp), total)
+        self.backend = backend_for(cls, self.model, hp, total)
         self.drawer = Drawer(data, M, T, V, 0)
         self.batches = real_batches(data, 64 * K, M, T, V, 0)
 
     def steps(self, start: int, n: int) -> list[float]:
-        return [self.backend.step(context(self.model, self.batches[s * K:(s + 1) * K], self.drawer, s, self.total))
+        return [self.backend.step(context(self.model, self.batches[s * K:(s + 1) * K], self.drawer))
                 for s in range(start, start + n)]
 
 
@@ -151,11 +158,15 @@ def _check_costs(cls, data, hp) -> None:
         run = _Run(cls, data, hp)
         ctx = context(run.model, run.batches[:k], run.drawer)
         run.backend.step(ctx)
-        expected = cls.expected_costs(run.model, run.backend.hp, k)
+        expected = cls.expected_costs(model_layout(run.model, T), run.backend.hp, k)
         for field in ("forward", "backward", "jvp"):
             got, want = getattr(ctx.costs, field), getattr(expected, field)
             assert abs(got - want) <= 1e-9 * max(1.0, abs(want)), \
                 f"{cls.name}: a step at K={k} counted {field}={got}, expected_costs says {want}"
+        with torch.device("meta"):  # the dry run asks a model that holds no weights
+            meta = model_layout(tiny_model(), T)
+        assert cls.expected_costs(meta, run.backend.hp, k) == expected, \
+            f"{cls.name}: expected_costs differs on a model on the meta device (the dry run's)"
         assert run.drawer.cursor == cls.draws_per_step(run.backend.hp, k), \
             f"{cls.name}: a step at K={k} drew {run.drawer.cursor} micro-batches, draws_per_step says " \
             f"{cls.draws_per_step(run.backend.hp, k)}"
@@ -164,9 +175,9 @@ def _check_costs(cls, data, hp) -> None:
 def _check_accumulation(cls, data, hp) -> None:
     batches = real_batches(data, 4, M, T, V)
     m1 = tiny_model(0)
-    b1 = cls(m1, make_hyper(cls, hp), 60)
+    b1 = backend_for(cls, m1, hp)
     m2 = copy.deepcopy(m1)
-    b2 = cls(m2, b1.hp, 60)
+    b2 = backend_for(cls, m2, hp)
     b1.step(context(m1, batches, None))
     b2.step(context(m2, [torch.cat(batches)], None))
     assert np.allclose(flat_params(m1), flat_params(m2), rtol=1e-5, atol=1e-6), \

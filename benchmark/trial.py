@@ -27,6 +27,7 @@ from benchmark.streams import (
 )
 from benchmark.tokens import PreparedData
 from benchmark.workloads import Workload
+from models.layout import build_backend
 from models.lightning import BenchModule
 from models.transformer import Transformer
 from optimizers import get_backend, make_hyper
@@ -87,7 +88,8 @@ def build_module(trial: Trial, data: PreparedData, weights: dict | None, total_s
     model = Transformer(trial.workload.model_config())
     if weights is not None:
         model.load_state_dict(weights)
-    make_backend = functools.partial(get_backend(trial.optimizer), hp=trial.hyper(), total_steps=total_steps)
+    make_backend = functools.partial(build_backend, get_backend(trial.optimizer), hp=trial.hyper(),
+                                     total_steps=total_steps, seq_len=trial.workload.seq_len)
     return BenchModule(model=model, backend=make_backend(model), k=trial.k, total_steps=total_steps,
                        draw_microbatch=trial.stream(data, "draw").microbatch, make_backend=make_backend)
 

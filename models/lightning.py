@@ -91,9 +91,8 @@ class BenchModule(L.LightningModule):
         if step != self.step_idx:
             raise RuntimeError(f"data step {step} != module step {self.step_idx}")
         step_costs = Costs()
-        ctx = StepContext(model=self.model, microbatches=list(batch["tokens"].unbind(0)), num_microbatches=self.k,
-                          draw=self._draw, step=step, total_steps=self.total_steps, costs=step_costs,
-                          loss_fn=self.loss_fn, reducer=self.reducer)
+        ctx = StepContext(model=self.model, microbatches=list(batch["tokens"].unbind(0)), draw=self._draw,
+                          costs=step_costs, loss_fn=self.loss_fn, reducer=self.reducer)
         draws_before = self.draw_cursor
         self.model.train()
         self._sync()

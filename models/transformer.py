@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optimizers.layout import EMBEDDING, HEAD, HIDDEN, VECTOR
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -156,7 +158,13 @@ class Transformer(nn.Module):
             x_BxTxD = block(x_BxTxD)
         return self.head(self.final_norm(x_BxTxD))
 
-    def stages(self) -> list[nn.Module]:
+    def parameter_roles(self) -> dict[str, str]:
+        """Each parameter's role (``optimizers.layout``): the embedding, the head, the blocks' 2-D matrices
+        (hidden), and every other parameter, the norms' 1-D scales (vector)."""
+        ends = {id(self.embed.weight): EMBEDDING, id(self.head.weight): HEAD}
+        return {n: ends.get(id(p), HIDDEN if p.ndim == 2 else VECTOR) for n, p in self.named_parameters()}
+
+    def stage_modules(self) -> list[nn.Module]:
         """The network as a chain of stages, each a function of the previous stage's output: the
         embedding, each transformer block (the final norm joins the last), the head. Layerwise
         Gauss-Newton treats each stage as one block of parameters."""

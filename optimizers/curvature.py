@@ -11,7 +11,7 @@ kept graph's pull-back (a second backward, the default) or from a JVP, and J0ᵀ
 forward carrying dual numbers through an autograd-recorded primal computes both too, but measured 1.5x
 slower on CPU: autograd then also records every tangent operation.)
 
-The network is a chain of stages (embedding, blocks, head: ``Transformer.stages``). A tangent that lives
+The network is a chain of stages (embedding, blocks, head: ``optimizers.layout.StageMap``). A tangent that lives
 in stage s only is zero before s, so a solve for stage s starts from the stage's input activation at θ0
 and runs the rest of the network: layerwise Gauss-Newton pays for the suffix, not the whole model.
 """
@@ -26,50 +26,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from optimizers.layout import StageMap
 from optimizers.logit_space import CHUNK_ELEMENTS, ce_grad, ce_hvp, chunked_cross_entropy, head_terms
-
-
-@dataclass
-class StageMap:
-    """The model's stages and, for each, the model-level names of its parameters."""
-
-    stages: list[nn.Module]
-    names: list[dict[str, str]]  # per stage: stage-local name -> model name
-    flops: list[float]  # forward FLOPs per token of each stage
-
-    @classmethod
-    def of(cls, model: nn.Module, seq_len: int) -> StageMap:
-        by_id = {id(p): n for n, p in model.named_parameters()}
-        stages = model.stages()
-        names = [{local: by_id[id(p)] for local, p in st.named_parameters()} for st in stages]
-        owned = [n for m in names for n in m.values()]
-        if sorted(owned) != sorted(by_id.values()):
-            raise AssertionError("stages must own every parameter exactly once")
-        return cls(stages, names, model.stage_flops(seq_len))
-
-    def __len__(self) -> int:
-        return len(self.stages)
-
-    def suffix_fraction(self, start: int) -> float:
-        """Share of a full forward pass spent in stages ``start..``."""
-        return sum(self.flops[start:]) / sum(self.flops)
-
-    def stage_params(self, s: int, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {local: params[name] for local, name in self.names[s].items()}
-
-    @torch.no_grad()
-    def activations(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
-        """Input of every stage at ``params`` (acts[0] is the token ids)."""
-        acts = [x]
-        with sdpa_kernel(SDPBackend.MATH):
-            for s in range(len(self.stages) - 1):
-                acts.append(functional_call(self.stages[s], self.stage_params(s, params), (acts[-1],)))
-        return acts
-
-    def run(self, start: int, x: torch.Tensor, stage_params: list[dict[str, torch.Tensor]]) -> torch.Tensor:
-        for s in range(start, len(self.stages)):
-            x = functional_call(self.stages[s], stage_params[s], (x,))
-        return x
 
 
 @dataclass

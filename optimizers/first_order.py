@@ -12,6 +12,7 @@ from torch import nn
 
 from optimizers.hyper import FRACTION, NON_NEGATIVE, HyperBase, hyper
 from optimizers.interface import Backend, Costs, StepContext
+from optimizers.layout import ModelLayout
 from optimizers.partition import check_ownership, optimizer_groups
 from optimizers.schedule import SHAPES, warmup_then_decay
 
@@ -38,8 +39,8 @@ class FirstOrder(Backend):
     accumulates = True
     ddp = True  # gradients all-reduced once a step
 
-    def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
-        super().__init__(model, hp, total_steps)
+    def __init__(self, model: nn.Module, hp: Any, total_steps: int, layout: ModelLayout) -> None:
+        super().__init__(model, hp, total_steps, layout)
         self.optimizers = self.build_optimizers(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
         check_ownership(optimizer_groups(self.optimizers), self.params)
@@ -56,7 +57,7 @@ class FirstOrder(Backend):
         return [self.params]
 
     @classmethod
-    def expected_costs(cls, model: nn.Module, hp: Any, k: int) -> Costs:
+    def expected_costs(cls, layout: ModelLayout, hp: Any, k: int) -> Costs:
         return Costs(forward=k, backward=k)  # one forward and one backward per micro-batch
 
     def lr_multiplier(self) -> float:
@@ -70,7 +71,7 @@ class FirstOrder(Backend):
         total = torch.zeros((), dtype=torch.float64)
         for batch in ctx.microbatches:
             loss = ctx.batch_loss(batch)
-            (loss / ctx.num_microbatches).backward()
+            (loss / len(ctx.microbatches)).backward()
             ctx.costs.add(backward=1)
             total += loss.detach().double().cpu()
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -84,7 +85,7 @@ class FirstOrder(Backend):
                 group["lr"] = group["base_lr"] * mult
             opt.step()
         self.step_count += 1
-        return float(ctx.reducer.mean_(total)) / ctx.num_microbatches
+        return float(ctx.reducer.mean_(total)) / len(ctx.microbatches)
 
     def state_dict(self) -> dict:
         return {"step_count": self.step_count, "optimizers": [o.state_dict() for o in self.optimizers]}

@@ -21,10 +21,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from optimizers.curvature import (
-    StageMap,
     blockwise_gradients,
     chunked_loss,
     linearized_gradient,
@@ -33,6 +31,7 @@ from optimizers.curvature import (
 from optimizers.gn_hyper import GNHyper
 from optimizers.gn_inner import build_inner_optimizers, clip_groups, inner_lr_multiplier
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
+from optimizers.layout import ModelLayout, StageMap
 from optimizers.linesearch import candidates, line_search, searches
 from optimizers.partition import check_ownership, muon_split
 from optimizers.registry import register
@@ -51,14 +50,14 @@ class GaussNewtonBase(Backend):
     # come in chunks of at most 16M entries, counted as one whole-batch copy; the math attention kernel
     memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=1.0, attention_scores=True)
 
-    def __init__(self, model, hp: GNHyper, total_steps: int) -> None:
-        super().__init__(model, hp, total_steps)
+    def __init__(self, model, hp: GNHyper, total_steps: int, layout: ModelLayout) -> None:
+        super().__init__(model, hp, total_steps, layout)
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
-        self.smap = StageMap.of(model, model.cfg.max_seq_len)
+        self.smap = layout.stages
         live = dict(model.named_parameters())
         # The inner iterate θ = θ0 + Δ lives in its own leaves, moved by the inner optimizers.
         self.inner = {n: torch.nn.Parameter(live[n].detach().clone()) for n in self.names}
-        split = muon_split(model)
+        split = muon_split(layout)
         self.optimizers = build_inner_optimizers(hp, self.inner, split)
         check_ownership([[live[n] for n in self.names]], [p for p in model.parameters() if p.requires_grad])
         self.clip_groups = [[self.inner[n] for n in names] for names in self.clip_names(split)]
@@ -83,10 +82,10 @@ class GaussNewtonBase(Backend):
         raise NotImplementedError
 
     @classmethod
-    def expected_costs(cls, model: nn.Module, hp: GNHyper, k: int) -> Costs:
+    def expected_costs(cls, layout: ModelLayout, hp: GNHyper, k: int) -> Costs:
         # every candidate: exact for the rule "all", an upper bound for "first_worse"
         line_search = Costs(forward=len(candidates(hp.ls_range, hp.ls_reject)) * cls.draws_per_step(hp, k))
-        return cls.batch_costs(StageMap.of(model, model.cfg.max_seq_len), hp) * k + line_search
+        return cls.batch_costs(layout.stages, hp) * k + line_search
 
     @classmethod
     def batch_costs(cls, smap: StageMap, hp: GNHyper) -> Costs:
@@ -139,7 +138,7 @@ class GaussNewtonBase(Backend):
             base_losses += self._inner_step(ctx, i, batch, anchor, groups)
         direction = {n: self.inner[n].detach() - anchor[n] for n in self.names}
         scale, self.last_ls_losses = line_search(ctx, anchor, direction, candidates(hp.ls_range, hp.ls_reject),
-                                                 hp.ls_batches or ctx.num_microbatches,
+                                                 hp.ls_batches or len(ctx.microbatches),
                                                  chunked_loss(self.smap) if shares_blocks(self.smap) else None,
                                                  hp.ls_rule)
         with torch.no_grad():

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from optimizers.distributed import Reducer
+from optimizers.layout import ModelLayout
 
 Batch = torch.Tensor  # (m, T+1) token ids: inputs are [:, :-1], targets [:, 1:]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> mean loss
@@ -77,10 +78,7 @@ class StepContext:
 
     model: nn.Module
     microbatches: list[Batch]  # the step's K micro-batches (this process's rows of each, under DDP)
-    num_microbatches: int  # K
     draw: Callable[[int], list[Batch]]  # n fresh micro-batches (line searches); counted as tokens seen
-    step: int
-    total_steps: int
     costs: Costs
     loss_fn: LossFn  # the workload's loss, handed over by the host
     reducer: Reducer = field(default_factory=Reducer)
@@ -121,14 +119,16 @@ class Backend(ABC):
     # every batch-dependent quantity goes through ``ctx.reducer``, so DDP ranks take the same step
     ddp: ClassVar[bool] = False
 
-    def __init__(self, model: nn.Module, hp: Any, total_steps: int) -> None:
-        self.model, self.hp, self.total_steps = model, hp, total_steps
+    def __init__(self, model: nn.Module, hp: Any, total_steps: int, layout: ModelLayout) -> None:
+        """``model`` is for its parameters only (``named_parameters``, ``functional_call``); what a backend may
+        know of its structure, each parameter's role and the stages, comes in ``layout``."""
+        self.model, self.hp, self.total_steps, self.layout = model, hp, total_steps, layout
 
     @classmethod
     @abstractmethod
-    def expected_costs(cls, model: nn.Module, hp: Any, k: int) -> Costs:
+    def expected_costs(cls, layout: ModelLayout, hp: Any, k: int) -> Costs:
         """The passes one outer step over ``k`` micro-batches runs, counted as ``step`` counts them (tokens
-        stay 0: the host counts them). ``model`` may live on the meta device."""
+        stay 0: the host counts them). ``layout`` may be that of a model on the meta device."""
 
     @classmethod
     def draws_per_step(cls, hp: Any, k: int) -> int:

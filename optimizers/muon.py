@@ -57,8 +57,8 @@ class Muon(FirstOrder):
     memory = MemoryModel(state_bytes_per_parameter=14.0)  # one momentum buffer on the hidden matrices
 
     def build_optimizers(self, model):
-        return muon_chain(*muon_split(model).select(dict(model.named_parameters())), self.hp)
+        return muon_chain(*muon_split(self.layout).select(dict(model.named_parameters())), self.hp)
 
     def clip_groups(self) -> list[list[nn.Parameter]]:
-        hidden, embed_head, vectors = muon_split(self.model).select(dict(self.model.named_parameters()))
+        hidden, embed_head, vectors = muon_split(self.layout).select(dict(self.model.named_parameters()))
         return [embed_head, hidden + vectors]

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from torch import nn
 
+from optimizers.layout import EMBEDDING, HEAD, HIDDEN, VECTOR, ModelLayout
+
 
 class MuonSplit(NamedTuple):
     """Parameter names by role (each list in model order)."""
@@ -24,20 +26,9 @@ class MuonSplit(NamedTuple):
         return tuple([params[n] for n in names] for names in self)
 
 
-def muon_split(model: nn.Module) -> MuonSplit:
-    embed_head = {id(p) for m in (model.embed, model.head) for p in m.parameters()}
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    split = MuonSplit([n for n, p in named if id(p) not in embed_head and p.ndim == 2],
-                      [n for n, p in named if id(p) in embed_head],
-                      [n for n, p in named if id(p) not in embed_head and p.ndim != 2])
-    params = dict(named)
-    check_ownership(list(split.select(params)), [p for _, p in named])
-    return split
-
-
-def hidden_matrix_names(model: nn.Module) -> set[str]:
-    """Names of the hidden 2-D matrices of the transformer blocks (not the embedding nor the head)."""
-    return set(muon_split(model).hidden)
+def muon_split(layout: ModelLayout) -> MuonSplit:
+    """The release's three groups, from the parameters' roles (each parameter has exactly one)."""
+    return MuonSplit(layout.named(HIDDEN), layout.named(EMBEDDING, HEAD), layout.named(VECTOR))
 
 
 def check_ownership(groups: list[list[nn.Parameter]], every: list[nn.Parameter]) -> None:

@@ -19,8 +19,9 @@ from benchmark.perf import (
     median_seconds,
     one_line_search_batch,
 )
+from models.layout import model_layout
 from models.transformer import lm_loss
-from optimizers.curvature import StageMap, linearized_gradient
+from optimizers.curvature import linearized_gradient
 from optimizers.interface import split_batch
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense bf16, vendor datasheet
@@ -66,7 +67,7 @@ def adamw_and_backends(setup: Setup, record: Recorder, backends: list[str], reps
 def gn_product_precision(setup: Setup, record: Recorder, reps: int) -> None:
     """The GN inner gradient on one micro-batch in fp32 and under bf16 autocast, against the gradient."""
     model = setup.model()
-    smap = StageMap.of(model, setup.T)
+    smap = model_layout(model, setup.T).stages
     anchor = {n: p.detach() for n, p in model.named_parameters()}
     torch.manual_seed(0)
     delta = {n: 1e-3 * torch.randn_like(p) for n, p in anchor.items()}

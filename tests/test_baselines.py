@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from models.layout import model_layout
 from optimizers import get_backend, make_hyper
 from optimizers.partition import muon_split
-from tests.helpers import tiny_model
+from tests.helpers import backend_for, tiny_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ROW = re.compile(r"^\| `(?P<backend>[a-z-]+)` \| `(?P<field>\w+)` \| (?P<ours>[^|]+?) \|")
@@ -41,10 +42,10 @@ def test_first_order_baselines_clip_per_chain_as_the_release():
     model = tiny_model()
     params = dict(model.named_parameters())
     names = {id(p): n for n, p in params.items()}
-    split = muon_split(model)
+    split = muon_split(model_layout(model, model.cfg.max_seq_len))
 
     def groups(name):
-        backend = get_backend(name)(model, make_hyper(get_backend(name)), 10)
+        backend = backend_for(get_backend(name), model, {}, 10)
         return [[names[id(p)] for p in group] for group in backend.clip_groups()]
 
     assert groups("adamw") == [list(params)]

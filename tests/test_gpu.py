@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from optimizers import get_backend, make_hyper
-from tests.helpers import Drawer, context, flat_params, real_batches, tiny_model
+from tests.helpers import Drawer, backend_for, context, flat_params, real_batches, tiny_model
 
 pytestmark = pytest.mark.gpu
 
@@ -30,7 +30,7 @@ def test_a_step_on_the_gpu_matches_the_cpu(name, pydoc_data):
     for device in ("cpu", "cuda"):
         model = tiny_model().to(device)
         cls = get_backend(name)
-        backend = cls(model, make_hyper(cls, {}), 10)
+        backend = backend_for(cls, model, make_hyper(cls, {}), 10)
         batches = [b.to(device) for b in real_batches(data, 2, 4, 16, 128)]
         drawer = Drawer(data, 4, 16, 128)
         backend.step(context(model, batches, lambda n, d=drawer, dev=device: [b.to(dev) for b in d(n)]))

@@ -24,8 +24,7 @@ def test_costs_add_scale_and_weigh_their_passes():
 def test_the_context_counts_every_loss_it_computes():
     model = tiny_model()
     batch = torch.randint(0, 128, (2, 9))
-    ctx = StepContext(model=model, microbatches=[batch], num_microbatches=1, draw=lambda n: [], step=0,
-                      total_steps=1, costs=Costs(), loss_fn=lm_loss)
+    ctx = StepContext(model=model, microbatches=[batch], draw=lambda n: [], costs=Costs(), loss_fn=lm_loss)
     loss = ctx.batch_loss(batch)
     assert loss.item() == pytest.approx(lm_loss(model(batch[:, :-1]), batch[:, 1:]).item())
     assert ctx.costs == Costs(forward=1) and ctx.reducer.world_size == 1

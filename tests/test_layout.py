@@ -1,6 +1,7 @@
 """The layout's rules, checked on the source itself: no import cycle between modules (imports inside
-functions included) or between packages, nothing in models/ imports the harness, no file over 300
-lines and no function over 50."""
+functions included) or between packages, nothing in models/ imports the harness, no backend opens the model
+(attributes and methods of the hosted model's own, beyond ``nn.Module``'s), no file over 300 lines and no
+function over 50."""
 
 import ast
 from pathlib import Path
@@ -79,6 +80,26 @@ def test_no_import_cycle_between_packages_and_models_never_imports_the_harness()
     assert _cycle(packages) is None, " -> ".join(_cycle(packages))
     assert "benchmark" not in packages["models"]
     assert packages["optimizers"] == set(), "a backend needs torch only, never the harness or the model code"
+
+
+def _model_only_names() -> set[str]:
+    """Attributes and methods that the hosted model has and any ``nn.Module`` has not (``embed``, ``cfg``, its
+    declared interface...): what a backend must get from its layout instead."""
+    from torch import nn
+
+    from tests.helpers import tiny_model
+
+    return set(dir(tiny_model())) - set(dir(nn.Module()))
+
+
+def test_no_backend_opens_the_model():
+    names = _model_only_names()
+    assert {"embed", "head", "blocks", "cfg", "parameter_roles", "stage_modules"} <= names
+    found = [f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}"
+             for path in sorted((ROOT / "optimizers").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr in names]
+    assert not found, "backends read the model's own attributes (take them from the layout): " + ", ".join(found)
 
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT) for d in CHECKED_FOR_SIZE for p in (ROOT / d).rglob("*.py")),

@@ -59,11 +59,12 @@ def test_a_lone_full_step_searches_nothing_and_non_finite_losses_never_win(setup
 def test_the_gn_line_search_loss_in_chunks_equals_the_models_loss():
     """GN's line search evaluates the same cross-entropy through the stages with the head's logits in
     chunks of 3 tokens; it equals the host's loss on the model's whole logits."""
+    from models.layout import model_layout
     from models.transformer import lm_loss
-    from optimizers.curvature import StageMap, chunked_loss
+    from optimizers.curvature import chunked_loss
 
     model = tiny_model(dtype=torch.float64)
-    smap = StageMap.of(model, model.cfg.max_seq_len)
+    smap = model_layout(model, model.cfg.max_seq_len).stages
     params = {n: p.detach() for n, p in model.named_parameters()}
     torch.manual_seed(0)
     batch = torch.randint(0, model.cfg.vocab_size, (3, model.cfg.max_seq_len + 1))

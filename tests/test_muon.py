@@ -6,7 +6,7 @@ import torch
 from optimizers import get_backend, make_hyper
 from optimizers.adam_nesterov import AdamNesterov
 from optimizers.partition import muon_split
-from tests.helpers import context, real_batches, tiny_model
+from tests.helpers import backend_for, context, real_batches, tiny_model
 
 
 def test_muon_update_is_orthogonal_on_hidden_matrices_and_the_adam_parts_move_the_rest(smoke_data):
@@ -14,8 +14,8 @@ def test_muon_update_is_orthogonal_on_hidden_matrices_and_the_adam_parts_move_th
     model = tiny_model()
     cls = get_backend("muon")
     hp = make_hyper(cls, {"momentum": 0.0, "nesterov": False, "grad_clip": 0.0, "lr": 0.1})
-    backend = cls(model, hp, 10)
-    split = muon_split(model)
+    backend = backend_for(cls, model, hp, 10)
+    split = muon_split(backend.layout)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     backend.step(context(model, real_batches(data, 1, 4, 16, 128), None))
     muon, adamw, nesterov = backend.optimizers
@@ -46,13 +46,13 @@ def test_gradients_are_clipped_per_chain(smoke_data):
     _, data = smoke_data
     model = tiny_model()
     cls = get_backend("muon")
-    backend = cls(model, make_hyper(cls, {"grad_clip": 1e-3}), 10)
+    backend = backend_for(cls, model, make_hyper(cls, {"grad_clip": 1e-3}), 10)
     seen = {}
     for opt in backend.optimizers:  # record the clipped gradients each optimizer is handed
         opt.register_step_pre_hook(lambda o, *_: seen.update({id(p): p.grad.clone() for g in o.param_groups
                                                               for p in g["params"]}))
     backend.step(context(model, real_batches(data, 1, 4, 16, 128), None))
-    split = muon_split(model)
+    split = muon_split(backend.layout)
     params = dict(model.named_parameters())
 
     def norm(names):

@@ -14,6 +14,7 @@ import optimizers.soap  # noqa: F401  (registers the backend)
 from optimizers import make_hyper, registry
 from optimizers.interface import Costs, StepContext
 from optimizers.soap import SOAP, SOAPBackend
+from tests.helpers import backend_for
 
 DT = torch.float64
 
@@ -241,7 +242,7 @@ def test_backend_builds_on_tiny_model_and_steps():
     model = Transformer(model_config("tiny"))
     assert registry()["soap"] is SOAPBackend
     hp = make_hyper(SOAPBackend, {"lr": 1e-2, "adam_lr_ratio": 0.5})
-    backend = SOAPBackend(model, hp, total_steps=10)
+    backend = backend_for(SOAPBackend, model, hp, 10)
     soap_opt, adamw = backend.optimizers
     assert isinstance(soap_opt, SOAP) and isinstance(adamw, torch.optim.AdamW)
     soap_params = [p for g in soap_opt.param_groups for p in g["params"]]
@@ -258,8 +259,7 @@ def test_backend_builds_on_tiny_model_and_steps():
     before = {id(p): p.detach().clone() for p in model.parameters()}
     for step in range(3):
         ctx = StepContext(
-            model=model, microbatches=[batch], num_microbatches=1, draw=lambda k: [batch] * k,
-            step=step, total_steps=10, costs=Costs(), loss_fn=lm_loss,
+            model=model, microbatches=[batch], draw=lambda k: [batch] * k, costs=Costs(), loss_fn=lm_loss,
         )
         loss = backend.step(ctx)
         assert math.isfinite(loss)
