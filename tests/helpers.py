@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from benchmark.store import ResultsStore
-from benchmark.testing import Drawer, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
+from benchmark.testing import Drawer, backend_for, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
 
 
 def kill_at_first_checkpoint(proc, results, kill) -> str:
@@ -46,7 +46,7 @@ def dense_gauss_newton(data) -> dict:
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from optimizers.curvature import StageMap
+    from models.layout import model_layout
     from optimizers.interface import split_batch
 
     model = tiny_model(dtype=torch.float64, **SMALL)
@@ -71,7 +71,7 @@ def dense_gauss_newton(data) -> dict:
     H = torch.block_diag(*[(torch.diag(p[i]) - torch.outer(p[i], p[i])) / N for i in range(N)])
     grad = J.T @ ((p - F.one_hot(y.flatten(), V)).flatten() / N)
     return dict(model=model, data=data, x=x, y=y, params=params, names=names, flat=flat, unflat=unflat,
-                G=J.T @ H @ J, grad=grad, batch=batch, smap=StageMap.of(model, T))
+                G=J.T @ H @ J, grad=grad, batch=batch, smap=model_layout(model, T).stages)
 
 
 def cat(d, names):
