@@ -17,7 +17,7 @@ from benchmark import BenchError
 from benchmark.batchfit import batch_fits
 from benchmark.files import atomic_write, atomic_write_json
 from benchmark.record import READABLE_SCHEMAS, read_record
-from benchmark.report import leaderboard_json, load
+from benchmark.report import failures, leaderboard_json, load
 from benchmark.store import ResultsStore
 from benchmark.tables import select_final, summary_table
 from benchmark.targets import load_targets, write_entry
@@ -77,8 +77,9 @@ def merge(sources: list[Path], into: Path, strict: bool = False) -> dict:
 
 def write_leaderboard(results: Path, path: Path) -> dict:
     runs, evals, _ = load(results)
+    failed = failures(runs)
     runs = select_final(runs)
     table = summary_table(runs, evals)
-    board = leaderboard_json(table, batch_fits(runs, evals), runs)
+    board = leaderboard_json(table, batch_fits(runs, evals), runs, failed)
     atomic_write_json(path, board)
     return board

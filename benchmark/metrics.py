@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+MIN_SEEDS = 2  # an interval needs two seeds or more: the "interval" of one seed is a point
+# When ``censored_median`` says a median is censored, in words (the report's notes quote it).
+CENSORED_MEDIAN_RULE = "at least half of its runs never reached the target within the step budget"
+
 
 def crossing(steps: Sequence[float], losses: Sequence[float], target: float) -> tuple[float, float] | None:
     """(steps to ``target``, width of its bracket), or None (censored) if never reached.
@@ -38,13 +42,14 @@ def bootstrap_ci(
     values: Sequence[float | None], level: float = 0.95, n_boot: int = 2000, seed: int = 0, stat=np.median
 ) -> tuple[float, float, float]:
     """(statistic, low, high): percentile bootstrap interval of ``stat`` (median by default). Censored
-    values (None) count as +inf, so a bound is inf where too many resamples are censored."""
+    values (None) count as +inf, so a bound is inf where too many resamples are censored. Fewer than
+    ``MIN_SEEDS`` values give the statistic and no interval (nan bounds)."""
     x = np.asarray([math.inf if v is None else v for v in values if v is None or not math.isnan(v)], dtype=float)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     point = float(stat(x))
-    if x.size == 1:
-        return (point, point, point)
+    if x.size < MIN_SEEDS:
+        return (point, math.nan, math.nan)
     rng = np.random.default_rng(seed)
     boots = stat(x[rng.integers(0, x.size, size=(n_boot, x.size))], axis=1)
     # No interpolation between resampled statistics: an infinite (censored) one must not turn into nan.
@@ -53,7 +58,9 @@ def bootstrap_ci(
 
 
 def censored_median(values: Sequence[float | None]) -> float | None:
-    """Median where censored runs (None) count as +inf; None if the median itself is censored."""
+    """Median where censored runs (None) count as +inf; None if the median itself is censored, which is
+    when ``CENSORED_MEDIAN_RULE`` holds: more than half of an odd count, half of an even one (the upper
+    middle value is then +inf, and so is the mean of the two middle ones)."""
     if not values:
         return None
     x = np.sort([math.inf if v is None else v for v in values])
@@ -75,12 +82,15 @@ def speedup_ci(
 ) -> tuple[float, float, float]:
     """Speedup median(baseline) / median(ours) with a percentile bootstrap interval, resampling both
     groups independently. Censored runs (None) count as +inf steps; the point is nan when either censored
-    median is infinite, and a bound may be 0 or inf when resamples are censored."""
+    median is infinite, and a bound may be 0 or inf when resamples are censored. No interval (nan bounds)
+    when either group has fewer than ``MIN_SEEDS`` runs."""
     a = np.asarray([math.inf if v is None else v for v in baseline], float)
     b = np.asarray([math.inf if v is None else v for v in ours], float)
     if a.size == 0 or b.size == 0 or math.isinf(np.median(a)) or math.isinf(np.median(b)):
         return (math.nan, math.nan, math.nan)
     point = float(np.median(a) / np.median(b))
+    if min(a.size, b.size) < MIN_SEEDS:
+        return (point, math.nan, math.nan)
     rng = np.random.default_rng(seed)
     ra = np.median(a[rng.integers(0, a.size, (n_boot, a.size))], axis=1)
     rb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
@@ -95,8 +105,9 @@ def paired_speedup_ci(
 ) -> tuple[float, float, float]:
     """Speedup median(baseline) / median(ours) with a bootstrap interval that resamples *seeds*, jointly for
     both: runs of one seed share their warm start and their data order, so they are paired. ``baseline`` and
-    ``ours`` map a seed to its steps (None: censored, +inf); only the seeds both have count."""
-    seeds = sorted(set(baseline) & set(ours))
+    ``ours`` map a seed to its steps (None: censored, +inf); only the seeds both have count (``common_seeds``),
+    and with fewer than ``MIN_SEEDS`` of them there is a point and no interval (nan bounds)."""
+    seeds = common_seeds(baseline, ours)
     if not seeds:
         return (math.nan, math.nan, math.nan)
     a = np.asarray([math.inf if baseline[s] is None else baseline[s] for s in seeds], float)
@@ -104,11 +115,31 @@ def paired_speedup_ci(
     if math.isinf(np.median(a)) or math.isinf(np.median(b)) or np.median(b) <= 0:
         return (math.nan, math.nan, math.nan)  # censored, or ours reached it at the start: no ratio
     point = float(np.median(a) / np.median(b))
+    if len(seeds) < MIN_SEEDS:
+        return (point, math.nan, math.nan)
     idx = np.random.default_rng(seed).integers(0, len(seeds), (n_boot, len(seeds)))
     with np.errstate(invalid="ignore"):
         ratios = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
     lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return (point, float(min(lo, point)), float(max(hi, point)))
+
+
+def censored_ratio_bounds(baseline: Sequence[float | None], ours: Sequence[float | None],
+                          budget: float | None) -> tuple[float | None, float | None]:
+    """(at least, at most) for median(baseline) / median(ours) where exactly one median is censored: a
+    censored median is at least the step budget, so the ratio is at least budget / median(ours) when the
+    baseline's is censored, and at most median(baseline) / budget when ours is. (None, None) otherwise."""
+    base, mine = censored_median(list(baseline)), censored_median(list(ours))
+    if budget is None or not baseline or not ours or (base is None) == (mine is None):
+        return None, None
+    if base is None:
+        return (budget / mine if mine > 0 else None), None
+    return None, base / budget
+
+
+def common_seeds(baseline: dict, ours: dict) -> list:
+    """The seeds a paired comparison rests on: those both sides ran."""
+    return sorted(set(baseline) & set(ours))
 
 
 def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> dict | None:

@@ -12,19 +12,33 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.headline import headline, ratio_text, steps_text
+from benchmark.headline import (
+    failed_count,
+    gap_cell,
+    headline,
+    setting_cell,
+    speedup_cell,
+    steps_cell,
+    tuning_cell,
+    vs_best_cell,
+)
+from benchmark.metrics import CENSORED_MEDIAN_RULE
 from benchmark.tables import nan_none, provenance
 
 CAPTIONS = {
     "steps_vs_target": "Steps to each target (median over seeds, 95% interval) as the target tightens, per K.",
-    "speedup": "Speedup in steps over AdamW at the tightest target, per K, with paired intervals.",
+    "speedup": "Speedup in steps over AdamW at the tightest target, per K, with paired intervals. Where an "
+               "optimizer never reached the target, ▽ marks the most its speedup can be (AdamW's steps ÷ the "
+               "budget, below 1); where AdamW never did, a hatched bar the least.",
     "oracle_gap": "Each optimizer's steps divided by full Gauss-Newton's: how far it is from the GN oracle.",
     "performance_profiles": "Fraction of (K, target) cells each optimizer reaches within τ × the best "
                             "optimizer's steps (left) and compute (right).",
     "batch_scaling": "Steps against tokens per step, with the fit S(B) = S_min (1 + B_noise / B) where it holds.",
     "cost_to_target": "Steps, forward-equivalent passes and wall seconds to the tightest target.",
     "loss_curves": "Validation loss of each cell's selected setting; dashed lines are the targets.",
-    "lr_sensitivity": "Every tuning run: steps to the tightest target and final loss against the learning rate.",
+    "lr_sensitivity": "Every tuning run: steps to the tightest target and final loss against the learning rate; "
+                      "runs with no steps to plot are marked at the top by why (legend), and optimizers are "
+                      "drawn a few points apart so that equal settings and results stay visible.",
     "tuning_budget": "The best steps to the tightest target found after 1, 2, … tuning trials.",
 }
 
@@ -34,15 +48,12 @@ COLUMNS = [
     ("K", lambda r: str(r["k"]), lambda r: r["k"]),
     ("Tokens / step", lambda r: f"{r['tokens_per_step']:,}", lambda r: r["tokens_per_step"]),
     ("Optimizer", lambda r: r["optimizer"], lambda r: r["optimizer"]),
-    ("Setting", lambda r: r["setting"] + (" (grid edge)" if r["at_edge"] else ""), lambda r: r["setting"]),
-    ("Tuning trials", lambda r: str(r["tuning_trials"]), lambda r: r["tuning_trials"]),
-    ("Steps [95% CI]", lambda r: steps_text(r["median_steps"], r["steps_ci_low"], r["steps_ci_high"], r["budget"],
-                                            r["bracket"]), lambda r: _sortable(r["median_steps"])),
-    ("× vs AdamW", lambda r: ratio_text(r["speedup_vs_adamw"], r["speedup_vs_adamw_ci_low"],
-                                        r["speedup_vs_adamw_ci_high"]), lambda r: _sortable(r["speedup_vs_adamw"], 0)),
-    ("× vs best first-order", lambda r: _vs_best(r), lambda r: _sortable(r["speedup_vs_best_first_order"], 0)),
-    ("Steps ÷ full GN's", lambda r: ratio_text(r["oracle_gap"], r["oracle_gap_ci_low"], r["oracle_gap_ci_high"]),
-     lambda r: _sortable(r["oracle_gap"])),
+    ("Setting", setting_cell, lambda r: r["setting"]),
+    ("Tuning trials", tuning_cell, lambda r: r["tuning_trials"]),
+    ("Steps [95% CI]", steps_cell, lambda r: _sortable(r["median_steps"])),
+    ("× vs AdamW", speedup_cell, lambda r: _sortable(r["speedup_vs_adamw"], 0)),
+    ("× vs best first-order", vs_best_cell, lambda r: _sortable(r["speedup_vs_best_first_order"], 0)),
+    ("Steps ÷ full GN's", gap_cell, lambda r: _sortable(r["oracle_gap"])),
     ("Compute to target (fwd-equiv)", lambda r: _number(r["median_fwd_equiv"], "{:,.0f}"),
      lambda r: _sortable(r["median_fwd_equiv"])),
     ("Time to target (s)", lambda r: _number(r["median_seconds"], "{:.3g}"),
@@ -51,6 +62,10 @@ COLUMNS = [
      lambda r: r["reached"]),
     ("From (host · device · code)", lambda r: r["provenance"], lambda r: r["provenance"]),
 ]
+# the failed trials' table: (header, field)
+FAILURE_COLUMNS = [("Workload", "workload"), ("Optimizer", "optimizer"), ("K", "k"), ("Setting", "setting"),
+                   ("Seed", "seed"), ("Role", "role"), ("Step", "step"), ("Error", "type"), ("Message", "message"),
+                   ("Log", "log")]
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventListener('click', () => {
@@ -70,12 +85,6 @@ def _sortable(v, censored: float = math.inf):
 
 def _number(v, spec: str) -> str:
     return "censored" if nan_none(v) is None else spec.format(v)
-
-
-def _vs_best(r) -> str:
-    text = ratio_text(r["speedup_vs_best_first_order"], r["speedup_vs_best_first_order_ci_low"],
-                      r["speedup_vs_best_first_order_ci_high"])
-    return text + (f" ({r['best_first_order']})" if r["best_first_order"] and text != "—" else "")
 
 
 def _table(part: pd.DataFrame) -> str:
@@ -103,7 +112,27 @@ def _bold(text: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
 
 
-def html_page(table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, skipped: dict) -> str:
+def _failures(failed: pd.DataFrame) -> str:
+    """The failed trials, apart from the divergences counted in the table ('' without failures)."""
+    if failed.empty:
+        return ""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in FAILURE_COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_shown(r[field]))}</td>" for _, field in FAILURE_COLUMNS)
+                   + "</tr>" for r in failed.to_dict("records"))
+    return (f'<section id="failures"><h2>Failed trials</h2><p>{failed_count(failed)} raised an error. A failed '
+            "trial counts in no table, figure or headline here (a diverged run is no failure: it counts in its "
+            "cell); its traceback is in its log, under the results folder, and the next <code>bench run</code> "
+            f'runs it again.</p><div class="scroll"><table class="failures"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div></section>")
+
+
+def _shown(v) -> str:
+    v = nan_none(v)
+    return "—" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
+
+
+def html_page(table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, failed: pd.DataFrame,
+              skipped: dict) -> str:
     figs = []
     for p in figures:
         if p.suffix == ".png":
@@ -124,16 +153,22 @@ td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap
 .scroll{{overflow-x:auto}}
 th[data-dir=up]::after{{content:" ▲"}}th[data-dir=down]::after{{content:" ▼"}}
 td:nth-child(4),td:nth-child(5),td:last-child{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
-figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}</style>
+figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}table.failures td{{text-align:left}}</style>
 </head><body>
 <h1>optbench report</h1>
-<p>{len(runs)} runs; {html.escape(provenance(runs))}</p>{note}
+<p>{len(runs) + len(failed)} runs{f" ({failed_count(failed)} failed: listed below)" if len(failed) else ""};
+{html.escape(provenance(runs))}</p>{note}
 {_headline(table)}
 <h2>Leaderboard</h2>
-<p>Median over seeds of each cell's selected setting, with 95% bootstrap intervals; speedups are paired by
-seed. A censored median (≥ budget) never reached the target within the step budget. Click a column to
-sort. Every number, unrounded, is in <code>summary.csv</code>.</p>
+<p>Median over seeds of each cell's selected setting, with 95% bootstrap intervals and the number of seeds
+n each rests on (one seed: a value, no interval); speedups are paired by seed, * where the interval
+excludes 1. A median is censored (≥ budget) when {CENSORED_MEDIAN_RULE}; where one side of a ratio is
+censored, ≥ or ≤ gives the bound the budget sets. A cell marked "tuning incomplete" has planned tuning
+trials with no record here (or only a failed one): its row is provisional, no speedup is taken over it,
+and the headline leaves it out. Click a column to sort. Every number, unrounded, is in
+<code>summary.csv</code>.</p>
 {tables}
+{_failures(failed)}
 <h2>Figures</h2>
 {''.join(figs)}
 <script>{SORT_SCRIPT}</script>

@@ -14,31 +14,113 @@ from benchmark import BenchError
 from benchmark.batchfit import batch_fits
 from benchmark.figures import render_figures
 from benchmark.files import atomic_write
-from benchmark.headline import headline, headline_markdown, ratio_text, steps_text
+from benchmark.headline import (
+    failed_count,
+    gap_cell,
+    headline,
+    headline_markdown,
+    setting_cell,
+    speedup_cell,
+    steps_cell,
+    tuning_cell,
+    vs_best_cell,
+)
+from benchmark.metrics import CENSORED_MEDIAN_RULE
 from benchmark.page import html_page
 from benchmark.store import ResultsStore, frames, skipped_line
-from benchmark.tables import fmt, nan_none, provenance, select_final, summary_table
+from benchmark.tables import (
+    failed_runs,
+    fmt,
+    hp_label,
+    nan_none,
+    optimizer_rank,
+    provenance,
+    select_final,
+    summary_table,
+)
 from optimizers.registry import registry
 
 LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 1}
 
 
-def _leaderboard_row(r) -> str:
-    steps = steps_text(r.median_steps, r.steps_ci_low, r.steps_ci_high, r.budget, r.bracket)
-    sp = ratio_text(r.speedup_vs_adamw, r.speedup_vs_adamw_ci_low, r.speedup_vs_adamw_ci_high)
-    sp += " *" if r.speedup_excludes_1 else ""
-    fo = ratio_text(r.speedup_vs_best_first_order, r.speedup_vs_best_first_order_ci_low,
-                    r.speedup_vs_best_first_order_ci_high)
-    fo += f" ({r.best_first_order})" if r.best_first_order and fo != "—" else ""
-    gap = ratio_text(r.oracle_gap, r.oracle_gap_ci_low, r.oracle_gap_ci_high)
-    setting = r.setting + (" (grid edge)" if r.at_edge else "")
-    return (f"| {r.k} | {r.tokens_per_step} | {r.optimizer} | {setting} | {fmt(r.tuning_trials, '{:.0f}')} | {steps} | "
-            f"{fmt(r.bracket, '{:g}')} | {sp} | {fo} | {gap} | {fmt(r.median_fwd_equiv, '{:,.0f}')} | "
-            f"{fmt(r.compute_speedup_vs_adamw, '{:.2f}×')} | {fmt(r.median_seconds, '{:.1f}')} | "
-            f"{r.reached} / {r.censored} / {r.diverged} | {r.provenance} |")
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per failed trial, apart from divergences: where (workload, optimizer, K, setting, seed, role),
+    at which step, what was raised (type and message) and where its traceback is (``log``, relative to the
+    results folder), in the order of the tables."""
+    rows = []
+    for r in runs[failed_runs(runs)].to_dict("records"):
+        failure = r.get("failure") if isinstance(r.get("failure"), dict) else {}
+        rows.append({"workload": r["workload"], "optimizer": r["optimizer"], "k": int(r["k"]),
+                     "setting": hp_label(r["hparam_overrides"]), "seed": int(r["seed"]), "role": r["role"],
+                     "step": failure.get("step"), "type": failure.get("type", "?"),
+                     "message": failure.get("message", ""), "log": failure.get("log"), "run_id": r["run_id"]})
+    rows.sort(key=lambda r: (r["workload"], r["k"], optimizer_rank(r["optimizer"]), r["seed"], r["run_id"]))
+    return pd.DataFrame(rows, columns=["workload", "optimizer", "k", "setting", "seed", "role", "step", "type",
+                                       "message", "log", "run_id"])
 
 
-def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> str:
+def _leaderboard_row(r: dict) -> str:
+    return (f"| {r['k']} | {r['tokens_per_step']} | {r['optimizer']} | {setting_cell(r)} | {tuning_cell(r)} | "
+            f"{steps_cell(r)} | {fmt(r['bracket'], '{:g}')} | {speedup_cell(r)} | {vs_best_cell(r)} | {gap_cell(r)} | "
+            f"{fmt(r['median_fwd_equiv'], '{:,.0f}')} | {fmt(r['compute_speedup_vs_adamw'], '{:.2f}×')} | "
+            f"{fmt(r['median_seconds'], '{:.1f}')} | {r['reached']} / {r['censored']} / {r['diverged']} | "
+            f"{r['provenance']} |")
+
+
+def _fit_row(r: dict) -> str:
+    quality = f"{fmt(r['r2'], '{:.3f}')} | {fmt(r['rms_rel_residual'], '{:.3f}')} | {r['points']} |"
+    if not r["follows_model"]:
+        return f"| {r['workload']} | {r['target']:g} | {r['optimizer']} | — | no fit: {r['why']} | {quality}"
+    interval = "" if nan_none(r["b_noise_ci_low"]) is None else (
+        f" [{r['b_noise_ci_low']:,.0f}, {r['b_noise_ci_high']:,.0f}]")
+    seeds = f" (n = {int(r['seeds'])})" if nan_none(r["seeds"]) is not None else ""
+    return (f"| {r['workload']} | {r['target']:g} | {r['optimizer']} | {r['s_min']:.1f} | "
+            f"{r['b_noise']:,.0f}{interval}{seeds} | {quality}")
+
+
+def _failure_row(r: dict) -> str:
+    step = "—" if nan_none(r["step"]) is None else f"{int(r['step'])}"
+    message = str(r["message"]).replace("|", "\\|").replace("\n", " ")
+    return (f"| {r['workload']} | {r['optimizer']} | {r['k']} | {r['setting']} | {r['seed']} | {r['role']} | "
+            f"{step} | {r['type']} | {message} | {r['log'] or '—'} |")
+
+
+def failures_markdown(failed: pd.DataFrame) -> list[str]:
+    """The failed trials' section (none without failures)."""
+    if failed.empty:
+        return []
+    return ["## Failed trials", "",
+            f"{failed_count(failed)} raised an error. A failed trial counts in no table, figure or headline "
+            "above (a diverged run is no failure: it counts in its cell); its traceback is in its log, under the "
+            "results folder, and the next `bench run` runs it again.", "",
+            "| workload | optimizer | K | setting | seed | role | step | error | message | log |",
+            "|---|---|---:|---|---:|---|---:|---|---|---|",
+            *(_failure_row(r) for r in failed.to_dict("records")), ""]
+
+
+NOTES = (
+    "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
+    "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
+    "(a bound ≥ budget means too many resamples were censored), and n is the number of seeds an interval "
+    "rests on (its paired seeds, for a ratio); one seed gives a value and no interval. A median is censored "
+    f"(≥ budget) when {CENSORED_MEDIAN_RULE}, and then no speedup is given: where one side of a ratio is "
+    "censored, ≥ or ≤ gives the bound the budget sets. The best first-order method is the one with the "
+    "fewest median steps among the first-order backends of the same K and target (named beside each "
+    "speedup over it; there is none with fewer than two); steps ÷ full GN's is the gap to the "
+    "Gauss-Newton oracle. Speedup intervals resample seeds jointly for both optimizers (runs of one seed "
+    "share their warm start and data order); * marks an interval that excludes 1. The bracket is the "
+    "widest gap, over the cell's runs, between the two evaluations around the crossing. Tuning trials count "
+    "each cell's settings tried: its grid, extended by the grid's own spacing (at most two points a side) "
+    "while the best sat at an edge; (grid edge) flags a selected setting still at an edge of what was "
+    "tried; (tuning incomplete: 2 of 3 trials) a cell some of whose planned tuning trials have no record "
+    "here, or only a failed one: its row is provisional, no speedup is taken over it and the headline "
+    "leaves it out. R² needs three batch sizes or more; below R² 0.9 a fit is not quoted. B_noise intervals "
+    "resample seeds jointly across batch sizes. Compute counts forward-equivalent micro-batch passes "
+    "(forward 1, backward 2, JVP 2), line searches included."
+)
+
+
+def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame) -> str:
     lines = ["# optbench leaderboard", "", *headline_markdown(table)]
     for (workload, target), part in table.groupby(["workload", "target"], sort=False):
         lines += [f"## {workload}: steps to validation loss {target:g}", "",
@@ -47,43 +129,19 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
                   "| compute to target (fwd-equiv) | compute speedup | time to target (s) "
                   "| reached / censored / diverged | from (host · device · code) |",
                   "|---:|---:|---|---|---:|---|---:|---|---|---|---:|---:|---:|---|---|"]
-        lines += [_leaderboard_row(r) for r in part.itertuples()]
+        lines += [_leaderboard_row(r) for r in part.to_dict("records")]
         lines.append("")
     if not fits.empty:
         lines += ["## Critical batch size: S(B) = S_min (1 + B_noise / B)", "",
                   "| workload | target | optimizer | S_min | B_noise (tokens) [95% CI] | R² | RMS relative residual "
                   "| batch sizes |", "|---|---:|---|---:|---|---:|---:|---:|"]
-        for r in fits.itertuples():
-            if not r.follows_model:
-                lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | — | does not follow S(B) | "
-                             f"{fmt(r.r2, '{:.3f}')} | {fmt(r.rms_rel_residual, '{:.3f}')} | {r.points} |")
-                continue
-            interval = "" if r.b_noise_ci_low is None or pd.isna(r.b_noise_ci_low) else (
-                f" [{r.b_noise_ci_low:,.0f}, {r.b_noise_ci_high:,.0f}]")
-            lines.append(f"| {r.workload} | {r.target:g} | {r.optimizer} | {r.s_min:.1f} | {r.b_noise:,.0f}{interval} "
-                         f"| {fmt(r.r2, '{:.3f}')} | {fmt(r.rms_rel_residual, '{:.3f}')} | {r.points} |")
+        lines += [_fit_row(r) for r in fits.to_dict("records")]
         lines.append("")
-    lines += [
-        "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
-        "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
-        "(a bound ≥ budget means too many resamples were censored); a median is censored (≥ budget) when more "
-        "than half the runs never reached the target within the step budget, and then no speedup is given. "
-        "The best first-order method is the one with the fewest median steps among the first-order backends "
-        "of the same K and target (named beside each speedup over it); steps ÷ full GN's is the gap to the "
-        "Gauss-Newton oracle. Speedup intervals resample seeds "
-        "jointly for both optimizers (runs of one seed share their warm start and data order); * marks an "
-        "interval that excludes 1. The bracket is the widest gap, over the cell's runs, between the two "
-        "evaluations around the crossing. Tuning trials count each cell's settings tried: its grid, "
-        "extended by the grid's own spacing (at most two points a side) while the best sat at an edge; "
-        "(grid edge) flags a selected setting still at an edge of what was tried. R² needs three batch sizes or more; below R² 0.9 a fit is not quoted. B_noise intervals resample seeds jointly across batch sizes. Compute counts forward-equivalent "
-        "micro-batch passes "
-        "(forward 1, backward 2, JVP 2), line searches included.", "",
-        "Provenance: " + provenance(runs), "",
-    ]
+    lines += [*failures_markdown(failed), NOTES, "", "Provenance: " + provenance(runs), ""]
     return "\n".join(lines)
 
 
-def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame) -> dict:
+def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame) -> dict:
     def clean(records):
         return [{k: nan_none(v) for k, v in r.items()} for r in records]
 
@@ -92,7 +150,8 @@ def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame
         "headline": [{"scene": lead, "findings": lines} for lead, lines in headline(table)],
         "entries": clean(table.to_dict("records")),
         "batch_fits": clean(fits.to_dict("records")) if not fits.empty else [],
-        "runs": sorted(runs["run_id"]),
+        "failures": clean(failed.to_dict("records")),
+        "runs": sorted([*runs["run_id"], *failed["run_id"]]),
         "provenance": {"code_versions": sorted(set(runs["code_version"])),
                        "corpora": sorted({c.get("name", "?") for c in runs["corpus"]}),
                        "devices": sorted({f"{d.get('type')}:{d.get('name')}" for d in runs["device"]})},
@@ -136,19 +195,20 @@ def render(results: Path, out: Path) -> list[Path]:
     runs, evals, skipped = load(results)
     if skipped:
         warnings.warn(skipped_line(skipped), stacklevel=2)
+    failed = failures(runs)
     runs = select_final(runs)
     table = summary_table(runs, evals)
     if table.empty:
-        raise BenchError(f"the records under {str(results)!r} name no targets: nothing to report")
+        because = f" ({len(failed)} of its records are failed trials)" if len(failed) else ""
+        raise BenchError(f"the records under {str(results)!r} name no targets{because}: nothing to report")
     fits = batch_fits(runs, evals)
     out.mkdir(parents=True, exist_ok=True)
     figures = render_figures(runs, evals, table, fits, out)
-    md = leaderboard_markdown(table, fits, runs)
-    texts = {"leaderboard.md": md,
+    texts = {"leaderboard.md": leaderboard_markdown(table, fits, runs, failed),
              "summary.csv": table.to_csv(index=False, float_format="%.6g"),
              "batch_fits.csv": fits.to_csv(index=False, float_format="%.6g"),
-             "leaderboard.json": json.dumps(leaderboard_json(table, fits, runs), indent=1, sort_keys=True),
-             "index.html": html_page(table, figures, runs, skipped)}
+             "leaderboard.json": json.dumps(leaderboard_json(table, fits, runs, failed), indent=1, sort_keys=True),
+             "index.html": html_page(table, figures, runs, failed, skipped)}
     for name, text in texts.items():
         atomic_write(out / name, text)
     return [*(out / name for name in texts), *figures]

@@ -81,15 +81,21 @@ def cat(d, names):
 def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, role: str = "seed", rate: float = 0.1,
                      start: float = 4.0, floor: float = 3.0, budget: int = 30, targets=(3.6, 3.4, 3.2),
                      workload: str = "cpu", version: int = 7, corpus: str = "python-stdlib", diverge_at=None,
-                     stop_at=None, family: str | None = None) -> dict:
+                     stop_at=None, family: str | None = None, failed_at: int | None = None,
+                     cell_trials: list[str] | None = None) -> dict:
     """A schema-2 record of a run whose validation loss decays as floor + (start - floor) exp(-rate step),
     evaluated every step, with the harness' stopping rules: at its last target, at its budget, where it
-    diverges (``diverge_at``: the loss turns non-finite) or where it is pruned (``stop_at``)."""
+    diverges (``diverge_at``: the loss turns non-finite) or where it is pruned (``stop_at``). With
+    ``failed_at`` the trial raised at that step: status ``failed``, its ``failure``, the evaluations before;
+    ``cell_trials`` is what a tuning record lists as its cell's planned tuning trials."""
     from benchmark.metrics import crossing
     from benchmark.record import SCHEMA_VERSION
 
     evals, status = [], "budget"
     for step in range(budget + 1):
+        if failed_at is not None and step >= failed_at:
+            status = "failed"
+            break
         loss = floor + (start - floor) * float(np.exp(-rate * step))
         if diverge_at is not None and step >= diverge_at:
             loss, status = float("nan"), "diverged"
@@ -116,6 +122,11 @@ def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, rol
            "corpus": {"name": corpus}, "device": {"type": "cpu", "name": "cpu"}, "host": "test"}
     if family is not None:
         run["optimizer_family"] = family
+    if failed_at is not None:
+        run["failure"] = {"type": "RuntimeError", "message": f"{optimizer} broke at step {failed_at}",
+                          "step": failed_at, "log": f"logs/{run['run_id']}/traceback.txt"}
+    if cell_trials is not None:
+        run["cell_trials"] = list(cell_trials)
     return {"schema_version": SCHEMA_VERSION, "run": run, "evals": evals, "steps": []}
 
 

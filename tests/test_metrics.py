@@ -8,8 +8,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from benchmark.metrics import (
+    CENSORED_MEDIAN_RULE,
     bootstrap_ci,
     censored_median,
+    censored_ratio_bounds,
     crossing,
     fit_critical_batch,
     paired_speedup_ci,
@@ -51,10 +53,37 @@ def test_interpolated_step_lies_between_bracketing_steps(losses, target):
 
 
 @given(st.lists(st.floats(1, 1000), min_size=1, max_size=20))
-def test_bootstrap_interval_contains_the_median(values):
+def test_bootstrap_interval_contains_the_median_and_one_value_has_none(values):
     med, lo, hi = bootstrap_ci(values)
-    assert lo <= med <= hi
     assert med == float(np.median(values))
+    if len(values) == 1:
+        assert math.isnan(lo) and math.isnan(hi)  # one seed: a value, not an interval
+    else:
+        assert lo <= med <= hi
+
+
+def test_one_seed_gives_a_ratio_and_no_interval():
+    point, lo, hi = paired_speedup_ci({0: 10.0, 1: 12.0}, {0: 5.0, 3: 6.0})  # one common seed
+    assert point == 2.0 and math.isnan(lo) and math.isnan(hi)
+    point, lo, hi = speedup_ci([10.0], [5.0, 6.0])
+    assert point == pytest.approx(10 / 5.5) and math.isnan(lo) and math.isnan(hi)
+    point, lo, hi = paired_speedup_ci({0: 10.0, 1: 12.0}, {0: 5.0, 1: 6.0})
+    assert lo <= point <= hi
+
+
+@pytest.mark.parametrize("n", range(1, 7))
+def test_the_censoring_rule_in_words_is_the_one_the_median_applies(n):
+    assert CENSORED_MEDIAN_RULE.startswith("at least half")
+    for censored in range(n + 1):
+        values = [None] * censored + [10.0] * (n - censored)
+        assert (censored_median(values) is None) == (censored >= n / 2), (n, censored)
+
+
+def test_a_censored_median_bounds_the_ratio_by_the_budget():
+    assert censored_ratio_bounds([10.0, 12.0], [None, None], 40) == (None, 11.0 / 40)  # ours never got there
+    assert censored_ratio_bounds([None, None], [8.0, 12.0], 40) == (4.0, None)  # the baseline never did
+    assert censored_ratio_bounds([None], [None], 40) == (None, None)  # neither: no bound
+    assert censored_ratio_bounds([10.0], [5.0], 40) == (None, None)  # both reached: a ratio, not a bound
 
 
 @given(st.floats(1, 1e4), st.floats(1e2, 1e7), st.lists(st.floats(1e2, 1e7), min_size=2, max_size=6, unique=True))
@@ -87,12 +116,12 @@ def test_censored_runs_are_never_counted_as_reaching(values):
     n = len(values)
     expected = sorted_[n // 2] if n % 2 else (sorted_[n // 2 - 1] + sorted_[n // 2]) / 2  # censored = +inf
     if math.isinf(expected):
-        assert med is None  # more than half censored (or the upper middle one, for an even count)
+        assert med is None  # at least half censored (the middle one, or for an even count the upper middle one)
         assert math.isnan(speedup_ci([10.0] * 3, values)[0])
     else:
         assert med == pytest.approx(expected)
         point, lo, hi = bootstrap_ci(values)
-        assert lo <= point <= hi
+        assert lo <= point <= hi or (len(values) == 1 and math.isnan(lo) and math.isnan(hi))
 
 
 def test_selection_prefers_the_tightest_target_then_steps_then_final_loss():

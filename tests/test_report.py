@@ -1,5 +1,6 @@
-"""The report (benchmark/report.py, tables.py, figures.py, page.py) from real records: figures, tables, and
-the HTML page in a real headless browser."""
+"""The report (benchmark/report.py, tables.py, figures.py, page.py) from real and generated records: figures,
+tables, the HTML page in a real headless browser; no interval from one seed, failures in their own section
+and a cell whose tuning is incomplete said to be."""
 
 import html
 import json
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from helpers import synthetic_record, write_records
 
@@ -54,7 +56,51 @@ def test_report_cli_on_one_censored_optimizer_and_damaged_files_says_what_it_ski
     for name in FIGURES:
         assert (tmp_path / "O" / f"{name}.png").stat().st_size > 5_000
     page = (tmp_path / "O" / "index.html").read_text()
-    assert "Skipped 4 record files that cannot be used" in page and "≥ 20 (censored)" in page
+    assert "Skipped 4 record files that cannot be used" in page and "≥ 20 (censored, n = 1)" in page
+
+
+def test_a_one_seed_one_backend_folder_has_no_interval_no_mark_and_no_best(tmp_path):
+    records = [synthetic_record("adamw", k, 0, lr, role="tune", rate=r) for k in (2, 4)
+               for lr, r in ((0.003, 0.1), (0.01, 0.2))]
+    render(write_records(tmp_path / "R", records), tmp_path / "O")
+    md = (tmp_path / "O" / "leaderboard.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 2 ") or line.startswith("| 4 ")]
+    assert rows and all("(n = 1)" in row and "[" not in row and " *" not in row for row in rows)
+    assert "- **adamw**: 8.1 (n = 1) steps (its tuning optimum is at an edge" in md
+    assert "best first-order method here" not in md
+    assert "at least half of its runs never reached the target" in md and "more than half" not in md
+    summary = pd.read_csv(tmp_path / "O" / "summary.csv")
+    assert (summary["seeds"] == 1).all() and summary["steps_ci_low"].isna().all()
+    board = json.loads((tmp_path / "O" / "leaderboard.json").read_text())
+    assert {e["seeds"] for e in board["entries"]} == {1}
+    page = (tmp_path / "O" / "index.html").read_text()
+    assert "8.1 (n = 1)" in page and "at least half of its runs" in page
+
+
+def test_failures_are_listed_apart_and_incomplete_tuning_is_said(tmp_path):
+    planned = [f"cpu-muon-k4-s0-{lr:g}" for lr in (0.01, 0.03)]
+    records = [synthetic_record("adamw", 4, s, rate=0.2 + 0.01 * s) for s in range(3)]
+    records += [synthetic_record("muon", 4, 0, 0.01, role="tune", rate=0.3, cell_trials=planned),
+                synthetic_record("muon", 4, 0, 0.03, role="tune", rate=0.3, failed_at=3, cell_trials=planned),
+                synthetic_record("adamw", 4, 3, rate=0.2, failed_at=7),
+                synthetic_record("adamw", 4, 4, rate=0.2, diverge_at=5)]
+    render(write_records(tmp_path / "R", records), tmp_path / "O")
+    md = (tmp_path / "O" / "leaderboard.md").read_text()
+    found = md.split("## What was found")[1].split("##")[0]
+    assert "**muon**" not in found.split("Not covered here")[0]
+    assert "Not covered here: **muon** (tuning incomplete: 1 of 2 trials)." in found
+    assert "| muon | lr=0.01 (tuning incomplete: 1 of 2 trials) | 1 of 2 |" in md
+    failed = md.split("## Failed trials")[1]
+    assert "| cpu v7 · python-stdlib | adamw | 4 | lr=0.01 | 3 | seed | 7 | RuntimeError | adamw broke at step 7 | " \
+           "logs/cpu-adamw-k4-s3-0.01/traceback.txt |" in failed
+    assert "| muon | 4 | lr=0.03 | 0 | tune | 3 | RuntimeError |" in failed and "diverge" not in failed.split("|")[-1]
+    assert "| 4 | 4096 | adamw | lr=0.01 | 0 | " in md and " | 3 / 0 / 1 | " in md  # 4 runs: the failed one is none
+    board = json.loads((tmp_path / "O" / "leaderboard.json").read_text())
+    assert [(f["optimizer"], f["seed"], f["step"], f["type"]) for f in board["failures"]] == [
+        ("adamw", 3, 7, "RuntimeError"), ("muon", 0, 3, "RuntimeError")]
+    assert len(board["runs"]) == len(records)
+    page = (tmp_path / "O" / "index.html").read_text()
+    assert '<section id="failures"><h2>Failed trials</h2>' in page and "adamw broke at step 7" in page
 
 
 def _chromium():
