@@ -1,7 +1,10 @@
 """The report's figures drawn from the per-cell table: steps against the target, speedup over AdamW, the gap
 to full Gauss-Newton, batch-size scaling with its fit, cost to target and performance profiles. A median
-that never reached its target is a hollow triangle at the top of its panel ("censored: ≥ budget"), an
-infinite interval bound an arrow to the top; neither is ever drawn as a number."""
+that never reached its target is a hollow △ at the top of its panel ("censored: ≥ budget"), an infinite
+interval bound an arrow to the top; neither is ever drawn as a number. A ratio one of whose medians is
+censored is the bound the budget sets, marked as one: △ at a lower bound, ▽ at an upper bound (below 1
+when the optimizer in question never got there: never on the speedup side of 1), ? at 1 when neither side
+got there."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import pandas as pd
 
 from benchmark.analysis import TAUS, performance_profiles
 from benchmark.plotting import (
+    REFERENCE,
     colour,
     interval,
-    mark_censored,
+    mark,
     panel_title,
     panels,
     readable_log,
@@ -39,9 +43,20 @@ def _tightest(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["target"] == tight]
 
 
-def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel: str) -> list:
-    """Each optimizer's ``column`` (with its interval) against the target, one line each; a censored value
-    marked, never drawn. The values drawn."""
+def _unknown_ratio(ax, x, r: dict, column: str, opt: str, gid: str) -> list:
+    """Where a ratio has no value: the bound its censored side sets (△ at least, ▽ at most), or ? at 1 when
+    there is none; the values drawn."""
+    at_least, at_most = num(r.get(f"{column}_at_least")), num(r.get(f"{column}_at_most"))
+    kind, y = ("at_least", at_least) if at_least is not None else (
+        ("at_most", at_most) if at_most is not None else ("no_ratio", 1.0))
+    mark(ax, kind, x, y, opt, gid)
+    return [y]
+
+
+def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel: str, ratio: bool = False) -> list:
+    """Each optimizer's ``column`` (with its interval) against the target, one line each; where there is no
+    value, a censored mark at the top (steps) or the bound a censored median sets (``ratio``). The values
+    drawn."""
     drawn = []
     for opt in opts:
         rows = part[part.optimizer == opt].sort_values("target", ascending=False)
@@ -49,8 +64,11 @@ def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel:
         for r in rows.to_dict("records"):
             gid = f"{opt}|{panel}|{r['target']:g}"
             y, lo, hi = num(r[column]), num(r[f"{column}_ci_low"]), num(r[f"{column}_ci_high"])
+            if y is None and ratio:
+                drawn += _unknown_ratio(ax, r["target"], r, column, opt, gid)
+                continue
             if y is None:
-                mark_censored(ax, r["target"], opt, gid)
+                mark(ax, "censored", r["target"], None, opt, gid)
                 continue
             interval(ax, r["target"], y, lo, hi, opt, f"point|{gid}", marker="o", ms=4)
             xs.append(r["target"])
@@ -85,21 +103,30 @@ def fig_steps_vs_target(table):
     return fig
 
 
-def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str) -> list:
-    """One bar per optimizer with its interval; censored cells marked, never drawn as a bar."""
+def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str, ratio: bool = False) -> list:
+    """One bar per optimizer with its interval; where there is no value, a censored mark at the top (a
+    cost) or, for a ``ratio``, the bound its censored side sets: a hatched bar open upwards at a lower
+    bound, ▽ at an upper one, ? at 1 for none."""
     drawn = [0.0]
     for i, opt in enumerate(opts):
-        r = part[part.optimizer == opt].iloc[0]
+        r = part[part.optimizer == opt].iloc[0].to_dict()
         y = num(r[column])
-        bound = num(r.get(f"{column}_at_least"))
-        if y is None and bound is not None:  # the baseline never got there: a lower bound, open upwards
-            ax.bar(i, bound, color=colour(opt), alpha=0.35, hatch="//", gid=f"atleast|{opt}|{gid}")
-            ax.annotate(f"≥{bound:.1f}", xy=(i, 0.985), xycoords=("data", "axes fraction"), xytext=(i, bound),
-                        textcoords="data", ha="center", fontsize=8, arrowprops={"arrowstyle": "->", "color": "0.3"})
-            drawn.append(bound)
+        at_least = num(r.get(f"{column}_at_least"))
+        if y is None and at_least is not None:  # the baseline never got there: a lower bound, open upwards
+            ax.bar(i, at_least, color=colour(opt), alpha=0.35, hatch="//", gid=f"at_least|{opt}|{gid}")
+            ax.annotate(f"≥{at_least:.1f}", xy=(i, 0.985), xycoords=("data", "axes fraction"),
+                        xytext=(i, at_least), textcoords="data", ha="center", fontsize=8,
+                        arrowprops={"arrowstyle": "->", "color": REFERENCE})
+            drawn.append(at_least)
+            continue
+        if y is None and ratio:
+            drawn += _unknown_ratio(ax, i, r, column, opt, f"{opt}|{gid}")
+            if num(r.get(f"{column}_at_most")) is not None:
+                ax.annotate(f"≤{drawn[-1]:.2f}", xy=(i, drawn[-1]), xytext=(0, 7), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=8, color=colour(opt))
             continue
         if y is None:
-            mark_censored(ax, i, opt, f"{opt}|{gid}")
+            mark(ax, "censored", i, None, opt, f"{opt}|{gid}")
             continue
         ax.bar(i, y, color=colour(opt), alpha=0.85, gid=f"bar|{opt}|{gid}")
         lo, hi = num(r.get(f"{column}_ci_low")), r.get(f"{column}_ci_high")
@@ -121,12 +148,13 @@ def fig_speedup(table):
             say(ax, "no AdamW runs here:\nno speedup" if opts else "only AdamW here:\nno speedup", empty=True)
             ax.set_title(panel_title(w, k, nw))
             continue
-        drawn = _bars(ax, part, "speedup_vs_adamw", opts, f"{w}|{k}")
-        ax.axhline(1.0, color="0.4", ls="--", lw=0.8)
+        drawn = _bars(ax, part, "speedup_vs_adamw", opts, f"{w}|{k}", ratio=True)
+        ax.axhline(1.0, color=REFERENCE, ls="--", lw=0.8, gid="reference|parity")
         set_limits(ax, drawn + [1.0], floor=0.0)
         ax.set(title=f"{panel_title(w, k, nw)}, target {part.target.iloc[0]:g}", ylabel="speedup in steps over AdamW")
     title(fig, "Speedup over AdamW at the tightest target: median ratio, paired 95% interval\n"
-                 "(hatched: AdamW never reached it, the speedup is at least its budget ÷ these steps)")
+                 "(hatched: AdamW never reached it, the speedup is at least the budget ÷ these steps; "
+                 "▽: this optimizer never did, it is at most AdamW's steps ÷ the budget)")
     return fig
 
 
@@ -140,7 +168,7 @@ def fig_oracle_gap(table):
             say(ax, "no full Gauss-Newton (gn)\nruns here: no oracle gap", empty=True)
             continue
         others = [o for o in ordered(part.optimizer) if o != "gn"]
-        drawn = [1.0, *_against_target(ax, part, "oracle_gap", others, f"{w}|{k}")]
+        drawn = [1.0, *_against_target(ax, part, "oracle_gap", others, f"{w}|{k}", ratio=True)]
         ax.axhline(1.0, color=colour("gn"), ls="--", lw=1, label="full GN")
         _target_axes(ax, part, drawn, "steps ÷ full GN's steps")
     title(fig, "Gap to the Gauss-Newton oracle: each optimizer's steps over full GN's (paired 95% interval)")
@@ -158,7 +186,7 @@ def fig_batch_scaling(table, fits):
             for r in part[part.optimizer == opt].itertuples():
                 gid = f"{opt}|{w}|{t:g}|{r.tokens_per_step}"
                 if num(r.median_steps) is None:
-                    mark_censored(ax, r.tokens_per_step, opt, gid)
+                    mark(ax, "censored", r.tokens_per_step, None, opt, gid)
                     continue
                 interval(ax, r.tokens_per_step, r.median_steps, num(r.steps_ci_low), num(r.steps_ci_high), opt,
                          f"point|{gid}", marker="o", ms=4, ls="none")

@@ -19,7 +19,20 @@ from benchmark.cell_figures import (
     fig_speedup,
     fig_steps_vs_target,
 )
-from benchmark.plotting import colour, finite, panel_title, panels, readable_log, save, say, set_limits, title
+from benchmark.plotting import (
+    REFERENCE,
+    colour,
+    dodge,
+    finite,
+    mark,
+    panel_title,
+    panels,
+    readable_log,
+    save,
+    say,
+    set_limits,
+    title,
+)
 from benchmark.tables import ordered
 
 FIGURES = ("steps_vs_target", "speedup", "oracle_gap", "performance_profiles", "batch_scaling", "cost_to_target",
@@ -52,18 +65,17 @@ def fig_loss_curves(runs, evals):
             diverged = final[(final.workload == w) & (final.k == k) & (final.optimizer == opt)
                              & (final.status == "diverged")]
             if len(diverged):
-                ax.plot([med.index.max()], [0.95], marker="x", color=colour(opt), ls="none",
-                        transform=ax.get_xaxis_transform(), gid=f"diverged|{opt}|{w}|{k}")
+                mark(ax, "diverged", med.index.max(), None, opt, f"{opt}|{w}|{k}")
         targets = _own_targets(final[final.workload == w])
         for t in targets:
-            ax.axhline(t, color="0.5", lw=0.8, ls="--")
+            ax.axhline(t, color=REFERENCE, lw=0.8, ls="--", gid=f"reference|target|{t:g}")
         # from below the lowest loss to the warm start's loss: a diverging run does not stretch the axis
         set_limits(ax, [*drawn, *targets, *(max(start) * 1.02 for _ in start[:1])])
         ax.set(title=panel_title(w, k, nw), xlabel="outer step", ylabel="validation loss (nats)")
         if not drawn:
             say(ax, "no finite evaluation")
     title(fig, "Validation loss of each cell's selected setting\n(median over seeds, band: min–max; "
-                 "dashed: targets; x: a run diverged)")
+                 "dashed: targets; x at the top: a run diverged)")
     return fig
 
 
@@ -72,16 +84,13 @@ def _tightest_column(part: pd.DataFrame) -> str | None:
     return f"steps_to_{min(targets):g}" if targets else None
 
 
-_TOP = {"diverged": ("x", None), "pruned": ("v", "white"), "budget": ("^", "white"), "reached": ("^", "white")}
+_AT_THE_TOP = {"diverged": "diverged", "pruned": "pruned"}  # by status; any other: it did not reach the target
 
 
-def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str) -> None:
-    """Runs with nothing to plot in this panel, by status, as markers at the top of the axes."""
-    for status, part in p.groupby("status"):
-        marker, face = _TOP.get(status, ("^", "white"))
-        paint = {"facecolors": face, "edgecolors": colour(opt)} if face else {"color": colour(opt)}  # x: no face
-        ax.scatter(part["lr"], [0.95] * len(part), marker=marker, s=40, transform=ax.get_xaxis_transform(),
-                   gid=f"{status}|{gid}", clip_on=False, **paint)
+def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str, where) -> None:
+    """Runs with nothing to plot in this panel, by status, as marks at the top of the axes."""
+    for r in p.to_dict("records"):
+        mark(ax, _AT_THE_TOP.get(r["status"], "not_reached"), r["lr"], None, opt, gid, transform=where)
 
 
 def fig_lr_sensitivity(runs):
@@ -92,19 +101,20 @@ def fig_lr_sensitivity(runs):
     for (row, w, k), ax in axes.items():
         part = tune[(tune.workload == w) & (tune.k == k)]
         column = _tightest_column(part) if row == 0 else "final_val_loss"
-        values = []
-        for opt in ordered(part.optimizer):
+        values, opts = [], ordered(part.optimizer)
+        for i, opt in enumerate(opts):
             p = part[part.optimizer == opt].sort_values("lr")
             y = pd.to_numeric(p[column], errors="coerce") if column in p else pd.Series(np.nan, index=p.index)
             ok = np.isfinite(y) & ((p.status != "diverged") | (row == 0))
             gid = f"{row}|{opt}|{w}|{k}"
-            ax.plot(p.loc[ok, "lr"], y[ok], marker="o", ms=4, color=colour(opt), label=opt, gid=f"lr|{gid}")
+            # optimizers side by side, a few points apart, so that equal settings and results stay visible
+            ax.plot(p.loc[ok, "lr"], y[ok], marker="o", ms=4, color=colour(opt), label=opt, gid=f"lr|{gid}",
+                    transform=dodge(ax, i, len(opts)))
             values += finite(y[ok])
-            _mark_top(ax, p[~ok], opt, gid)
+            _mark_top(ax, p[~ok], opt, gid, dodge(ax, i, len(opts), top=True))
             if row == 1:  # a pruned run's loss is where it stopped, not where its budget would have ended
-                stopped = p[ok & (p.status == "pruned")]
-                ax.scatter(stopped["lr"], y[stopped.index], marker="v", s=50, facecolors="white",
-                           edgecolors=colour(opt), zorder=3, gid=f"pruned|{gid}")
+                for at in p.index[ok & (p.status == "pruned")]:
+                    mark(ax, "pruned", p.at[at, "lr"], y[at], opt, gid, transform=dodge(ax, i, len(opts)))
         readable_log(ax, "x")
         set_limits(ax, part["lr"], axis="x", log=True)
         if row == 0:
@@ -112,9 +122,9 @@ def fig_lr_sensitivity(runs):
         set_limits(ax, values, log=row == 0, default=(1.0, 10.0) if row == 0 else (0.0, 1.0))
         steps_label = f"steps to {column.removeprefix('steps_to_')}" if row == 0 and column else "steps to target"
         ax.set(title=panel_title(w, k, nw) if row == 0 else "", xlabel="learning rate" if row else "",
-               ylabel=f"{steps_label} (▲: not reached)" if row == 0 else "validation loss at the run's end")
-    title(fig, "Learning-rate sensitivity over every tuning run (markers at the top: x diverged, ▽ pruned, "
-                 "▲ not reached; lower ▽: a pruned run's loss where it stopped)")
+               ylabel=steps_label if row == 0 else "validation loss at the run's end")
+    title(fig, "Learning-rate sensitivity over every tuning run (marks at the top: runs with no value to "
+                 "plot; a pruned run's loss is where it stopped; optimizers drawn a few points apart)")
     return fig
 
 
@@ -135,9 +145,8 @@ def fig_tuning_budget(runs):
             y = c["best_steps"].where(np.isfinite(c["best_steps"]))
             ax.step(c["trial"], y, where="post", marker="o", ms=4, color=colour(opt), label=opt,
                     gid=f"budget|{opt}|{w}|{k}")
-            none_yet = c[y.isna()]
-            ax.scatter(none_yet["trial"], [0.95] * len(none_yet), marker="^", s=40, facecolors="white",
-                       edgecolors=colour(opt), transform=ax.get_xaxis_transform(), gid=f"censored|{opt}|{w}|{k}")
+            for trial in c.loc[y.isna(), "trial"]:
+                mark(ax, "not_reached", trial, None, opt, f"{opt}|{w}|{k}")
             drawn += finite(y)
         readable_log(ax)
         set_limits(ax, drawn, log=True)
@@ -145,7 +154,7 @@ def fig_tuning_budget(runs):
         ax.set_xticks(range(1, int(part["trial"].max()) + 1))
         target = part["target"].iloc[0]
         ax.set(title=panel_title(w, k, nw), xlabel="tuning trials run (in order)",
-               ylabel=f"best steps to {target:g} so far (▲: none yet)")
+               ylabel=f"best steps to {target:g} so far")
     title(fig, "Tuning budget: the best steps to the tightest target found after 1, 2, … tuning trials")
     return fig
 

@@ -1,10 +1,15 @@
 """Every figure of the report (benchmark/figures.py, cell_figures.py, plotting.py) on generated record sets:
-random numbers of optimizers, seeds, batch sizes and workloads, with censored, diverged and pruned runs
-and infinite interval bounds. Every visible axes must have finite, non-degenerate limits (positive on a
-log axis), and every cell must be drawn: as a point or bar where its median is finite, as a censored
-marker where it is not."""
+random numbers of optimizers, seeds, batch sizes and workloads, with censored, diverged, pruned and failed
+runs and infinite interval bounds. Every visible axes must have finite, non-degenerate limits (positive on
+a log axis), and every cell must be drawn: as a point or bar where its median is finite, as a censored
+marker where it is not. And nothing can be misread: no censored mark on the speedup side of 1, no tick
+labels that overlap as rendered, every legend entry in the shape drawn (and every △▽ glyph in a text as
+hollow as the markers), plugin colours apart from the reference lines' grey, and no two optimizers' markers
+on the same spot of the learning-rate figure."""
 
+import itertools
 import math
+from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -12,13 +17,18 @@ import pytest
 from helpers import synthetic_record, write_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from matplotlib.colors import to_rgb, to_rgba
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from benchmark.batchfit import batch_fits
-from benchmark.figures import FIGURES, build_figures
+from benchmark.cell_figures import fig_speedup
+from benchmark.figures import FIGURES, build_figures, fig_lr_sensitivity
+from benchmark.plotting import DPI, MARKS, REFERENCE, colour, finish
 from benchmark.report import load, render
 from benchmark.tables import select_final, summary_table
 
-KINDS = ("fast", "slow", "censored", "diverged", "pruned")
+KINDS = ("fast", "slow", "censored", "diverged", "pruned", "failed")
 
 
 def _run(opt, k, seed, lr, kind, role, workload) -> dict:
@@ -26,9 +36,10 @@ def _run(opt, k, seed, lr, kind, role, workload) -> dict:
           "targets": (4.0, 3.7) if workload == "other" else (3.6, 3.4, 3.2)}
     if opt == "my-plugin":
         wl["family"] = "first-order"
-    rate = {"fast": 0.3 * k / 2, "slow": 0.05 * k / 2, "censored": 0.01, "diverged": 0.2, "pruned": 0.02}[kind]
+    rate = {"fast": 0.3 * k / 2, "slow": 0.05 * k / 2, "censored": 0.01, "diverged": 0.2, "pruned": 0.02,
+            "failed": 0.2}[kind]
     return synthetic_record(opt, k, seed, lr, role=role, rate=rate, diverge_at=3 if kind == "diverged" else None,
-                            stop_at=4 if kind == "pruned" else None, **wl)
+                            stop_at=4 if kind == "pruned" else None, failed_at=2 if kind == "failed" else None, **wl)
 
 
 @st.composite
@@ -71,6 +82,13 @@ def _gids(fig) -> set[str]:
     return {str(a.get_gid()) for a in fig.findobj() if a.get_gid()}
 
 
+def _ratio_kind(r: dict, prefix: str, value: str) -> str:
+    """How a ratio is drawn: its value, else the bound a censored median sets, else ? at 1."""
+    if not pd.isna(r[prefix]):
+        return value
+    return next((kind for kind in ("at_least", "at_most") if not pd.isna(r[f"{prefix}_{kind}"])), "no_ratio")
+
+
 def _expected(table, runs) -> dict[str, set[str]]:
     """The artists each figure must hold: every cell drawn as a value or marked censored."""
     exp = {name: set() for name in FIGURES}
@@ -83,12 +101,9 @@ def _expected(table, runs) -> dict[str, set[str]]:
         if tight:
             exp["cost_to_target"].add(f"{'bar' if reached else 'censored'}|{o}|{w}|{k}|steps")
             if o != "adamw" and "adamw" in group:
-                kind = "bar" if not pd.isna(r["speedup_vs_adamw"]) else (
-                    "atleast" if not pd.isna(r["speedup_vs_adamw_at_least"]) else "censored")
-                exp["speedup"].add(f"{kind}|{o}|{w}|{k}")
+                exp["speedup"].add(f"{_ratio_kind(r, 'speedup_vs_adamw', 'bar')}|{o}|{w}|{k}")
         if o != "gn" and "gn" in group:
-            shown = not pd.isna(r["oracle_gap"])
-            exp["oracle_gap"].add(f"{'point' if shown else 'censored'}|{o}|{w}|{k}|{t:g}")
+            exp["oracle_gap"].add(f"{_ratio_kind(r, 'oracle_gap', 'point')}|{o}|{w}|{k}|{t:g}")
         exp["performance_profiles"].add(f"profile|{o}|steps")
     for r in runs[runs["final"]].to_dict("records"):
         exp["loss_curves"].add(f"curve|{r['optimizer']}|{r['workload']}|{r['k']}")
@@ -96,6 +111,92 @@ def _expected(table, runs) -> dict[str, set[str]]:
         exp["lr_sensitivity"].add(f"lr|1|{r['optimizer']}|{r['workload']}|{r['k']}")
         exp["tuning_budget"].add(f"budget|{r['optimizer']}|{r['workload']}|{r['k']}")
     return exp
+
+
+def _kind(artist) -> str:
+    return str(artist.get_gid()).split("|")[0]
+
+
+def _hollow(line: Line2D) -> bool:
+    face = line.get_markerfacecolor()
+    return face == "none" or to_rgba(face) == (1.0, 1.0, 1.0, 1.0)
+
+
+def _no_censored_mark_on_the_speedup_side(fig) -> None:
+    """In the speedup figure a censored optimizer's mark is at or below 1: it is at most AdamW's steps ÷ the
+    budget, never a speedup (and ? at 1 where neither side reached the target)."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        one = ax.transData.transform((0.0, 1.0))[1]
+        for line in ax.get_lines():
+            if _kind(line) in ("censored", "at_most", "no_ratio"):
+                y = line.get_transform().transform(line.get_xydata())[0][1]
+                assert y <= one + 0.5, (line.get_gid(), y, one)
+
+
+def _tick_labels_do_not_overlap(name, fig) -> None:
+    """No two tick labels of an axis overlap as rendered (labels set at an angle are left out: the box
+    around a slanted label is wider than the label)."""
+    fig.set_dpi(DPI)  # as saved
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            texts = [t.label1 for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi and t.label1.get_visible()
+                     and t.label1.get_text() and t.label1.get_rotation() == 0]
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+            for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+                assert not box_a.overlaps(box_b), (name, ax.get_title(), axis.axis_name, a, b)
+
+
+_GLYPHS = {"▲": ("^", False), "△": ("^", True), "▼": ("v", False), "▽": ("v", True)}
+
+
+def _legend_shows_what_is_drawn(name, fig) -> None:
+    """Every legend entry has the marker shape and fill of what it stands for as drawn (an optimizer's
+    line, a kind of mark), and a triangle named in any text is one of the marks, as hollow as drawn."""
+    drawn = defaultdict(set)
+    for line in fig.findobj(Line2D):
+        label = MARKS[_kind(line)].label if _kind(line) in MARKS else line.get_label()
+        if line.get_marker() not in (None, "None", "") and line.get_xydata().size:
+            drawn[label].add((line.get_marker(), _hollow(line)))
+    for legend in fig.legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if drawn.get(text.get_text()):
+                assert drawn[text.get_text()] == {(handle.get_marker(), _hollow(handle))}, (name, text.get_text())
+    shapes = {shape for shapes in drawn.values() for shape in shapes}
+    marks = {(m.marker, m.hollow) for m in MARKS.values()}
+    for text in fig.findobj(Text):
+        for glyph in set(text.get_text()) & set(_GLYPHS):
+            assert _GLYPHS[glyph] in marks, (name, glyph, text.get_text())
+            same = {hollow for marker, hollow in shapes if marker == _GLYPHS[glyph][0]}
+            assert not same or _GLYPHS[glyph][1] in same, (name, glyph, text.get_text())
+
+
+def _distinct(a, b) -> bool:
+    return sum((x - y) ** 2 for x, y in zip(to_rgb(a), to_rgb(b))) ** 0.5 > 0.2
+
+
+def _colours_apart_from_the_references(name, fig, optimizers) -> None:
+    for line in fig.findobj(Line2D):
+        if _kind(line) == "reference":
+            assert all(_distinct(colour(o), line.get_color()) for o in optimizers), (name, line.get_gid())
+
+
+def _no_two_optimizers_on_one_spot(fig) -> None:
+    """In the learning-rate figure, markers of different optimizers never share a spot on the page."""
+    fig.canvas.draw()
+    spots = defaultdict(set)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            parts = str(line.get_gid()).split("|")
+            if len(parts) > 2 and line.get_marker() not in (None, "None", ""):
+                for x, y in line.get_transform().transform(line.get_xydata()):
+                    spots[(id(ax), round(x), round(y))].add(parts[2])
+    assert all(len(opts) == 1 for opts in spots.values()), [o for o in spots.values() if len(o) > 1]
 
 
 @pytest.mark.slow
@@ -111,7 +212,52 @@ def test_every_figure_has_finite_axes_and_draws_every_cell(records, tmp_path_fac
         _check_axes(name, fig)
         missing = expected[name] - _gids(fig)
         assert not missing, (name, sorted(missing)[:5])
+        finish(fig)  # the legend, as saved
+        _tick_labels_do_not_overlap(name, fig)
+        _legend_shows_what_is_drawn(name, fig)
+        _colours_apart_from_the_references(name, fig, set(table["optimizer"]))
+    _no_censored_mark_on_the_speedup_side(figures["speedup"])
+    _no_two_optimizers_on_one_spot(figures["lr_sensitivity"])
     plt.close("all")
+
+
+def test_a_censored_optimizer_is_never_drawn_as_a_speedup(tmp_path):
+    records = [synthetic_record("adamw", 4, s, rate=0.2 + 0.01 * s) for s in range(2)]
+    records += [synthetic_record("muon", 4, s, rate=0.01) for s in range(2)]  # never reaches 3.2: ≤ 13/30
+    records += [synthetic_record("my-plugin", 4, s, rate=0.5) for s in range(2)]
+    runs, evals, table, _ = _tables(write_records(tmp_path / "R", records))
+    fig = fig_speedup(table)
+    finish(fig)
+    assert {"at_most|muon|cpu v7 · python-stdlib|4", "bar|my-plugin|cpu v7 · python-stdlib|4"} <= _gids(fig)
+    _no_censored_mark_on_the_speedup_side(fig)
+    _legend_shows_what_is_drawn("speedup", fig)
+    plt.close("all")
+
+
+def test_learning_rate_ticks_legend_and_markers_read_as_drawn(tmp_path):
+    """A wide learning-rate range (whose 2 and 3 × 10^n labels ran together), pruned, diverged and
+    censored tuning runs, and two optimizers with the same grid and the same results."""
+    lrs = (0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+    records = [synthetic_record(o, 4, 0, lr, role="tune", rate=0.2, workload=w)
+               for o in ("adamw", "soap") for lr in lrs for w in ("cpu", "other")]  # soap's runs match adamw's
+    records += [synthetic_record("muon", 4, 0, 0.4, role="tune", rate=0.2, stop_at=3),
+                synthetic_record("muon", 4, 0, 0.6, role="tune", rate=0.2, diverge_at=2),
+                synthetic_record("muon", 4, 0, 0.0015, role="tune", rate=0.01)]
+    runs, _, _, _ = _tables(write_records(tmp_path / "R", records))
+    fig = fig_lr_sensitivity(runs)
+    finish(fig)
+    _tick_labels_do_not_overlap("lr_sensitivity", fig)
+    _legend_shows_what_is_drawn("lr_sensitivity", fig)
+    _no_two_optimizers_on_one_spot(fig)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {MARKS["pruned"].label, MARKS["diverged"].label, MARKS["not_reached"].label} <= labels
+    plt.close("all")
+
+
+def test_plugin_colours_are_never_the_grey_of_the_reference_lines():
+    for name in ("my-plugin", "lion", "sophia", "adafactor", *(f"plugin-{i}" for i in range(50))):
+        r, g, b = to_rgb(colour(name))
+        assert max(r, g, b) - min(r, g, b) > 0.2 and _distinct(colour(name), REFERENCE), name
 
 
 def test_the_report_of_one_optimizer_one_seed_that_never_reached_the_tightest_target(tmp_path):
@@ -127,4 +273,4 @@ def test_the_report_of_one_optimizer_one_seed_that_never_reached_the_tightest_ta
     written = render(results, tmp_path / "O")
     assert all(p.stat().st_size > 0 for p in written)
     md = (tmp_path / "O" / "leaderboard.md").read_text()
-    assert "**adamw** did not reach it within the budget: ≥ 20 (censored)." in md
+    assert "**adamw** did not reach it within the budget: ≥ 20 (censored, n = 1)." in md
