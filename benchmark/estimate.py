@@ -26,6 +26,15 @@ GPU_RATE = {"first-order": 149e12, "gauss-newton": 89e12}
 GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; benchmark/estimate.py)"
 
 
+# The memory model's factors (fp32). A block keeps about 20 d_model-wide values per token for its backward (its
+# input, q, k, v, the attention output, the MLP's input and its 4x hidden layer before and after the GELU, the
+# norms); the math attention kernel keeps the scores, the probabilities and the probabilities' gradient, each
+# (heads x T x T) per layer, alive at once under Gauss-Newton's double backward.
+FP32_BYTES = 4
+BLOCK_ACTIVATIONS = 20
+ATTENTION_SCORE_COPIES = 3
+
+
 def estimate(trial: Trial, devices: int = 1) -> dict:
     """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
     peak memory per device (fp32; checked against one H200 measurement at 45m: AdamW 17 GiB measured
@@ -39,9 +48,9 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
     fe = cls.expected_costs(model_layout(model, w.seq_len), hp, trial.k).forward_equivalents * w.max_steps
     micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
     rows = w.micro_batch / devices * w.seq_len  # tokens per micro-batch on one device
-    act = rows * (cfg.n_layers * cfg.d_model * 80 + cls.memory.logit_copies * cfg.vocab_size * 4)
+    act = rows * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + cls.memory.logit_copies * cfg.vocab_size)
     if cls.memory.attention_scores:
-        act += 3 * (w.micro_batch / devices) * cfg.n_heads * w.seq_len**2 * 4 * cfg.n_layers
+        act += ATTENTION_SCORE_COPIES * (w.micro_batch / devices) * cfg.n_heads * w.seq_len**2 * FP32_BYTES * cfg.n_layers
     memory = cls.memory.state_bytes_per_parameter * n_params + act
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
             "warm_start_tokens": w.warm_start_sequences() * w.seq_len,

@@ -26,6 +26,7 @@ from benchmark.record import overrides, read_record
 
 HEARTBEAT_SECONDS = 60  # how often a running trial refreshes its claim
 STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this long is abandoned
+HALF_WRITTEN_CLAIM_SECONDS = 60  # a claim still without its owner after this long lost its writer between create and write
 
 
 class ResultsStore:
@@ -113,7 +114,7 @@ class ResultsStore:
             return True  # released meanwhile
         host, _, pid = owner.rpartition(":")
         if not owner or not pid.isdigit():
-            return age > 60  # half-written claim (its writer died between create and write)
+            return age > HALF_WRITTEN_CLAIM_SECONDS
         if host == socket.gethostname():
             return not _pid_alive(int(pid))
         return age > self.stale_after

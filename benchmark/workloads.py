@@ -3,7 +3,7 @@ or the command line. A workload's ``version`` changes whenever anything that mov
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from benchmark import BenchError
@@ -39,8 +39,6 @@ class Workload:
     divergence_factor: float = 1.5  # training loss above this times the initial loss ends a run
     eval_dense_until: int = 0  # crossings resolved to one step up to this one (see resolution_grid)
     eval_relative: float = 0.0  # beyond it, to at most this fraction of the step
-    dtype: str = "float32"
-    extra: dict = field(default_factory=dict)
 
     def model_config(self) -> ModelConfig:
         return model_config(self.model, vocab_size=self.vocab_size, max_seq_len=self.seq_len)
@@ -77,10 +75,12 @@ class Workload:
         """Short hash of every field: trials of different workload definitions never collide. A field added
         after workloads were first defined counts only where it is set, so older definitions keep their key."""
         d = {k: v for k, v in self.to_dict().items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
-        return content_hash(d, length=10)
+        return content_hash({**_RETIRED_FIELDS, **d}, length=10)
 
 
 _LATER_FIELDS = {"eval_dense_until": 0, "eval_relative": 0.0}  # field -> its default
+# Fields no workload ever set, since removed, at the one value each ever held: still hashed, so keys stay.
+_RETIRED_FIELDS = {"dtype": "float32", "extra": {}}
 
 
 # The paper's 45M setting (DESIGN §2); the 150M preset differs only in the model.

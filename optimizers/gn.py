@@ -36,6 +36,8 @@ from optimizers.linesearch import candidates, line_search, searches
 from optimizers.partition import check_ownership, muon_split
 from optimizers.registry import register
 
+DAMPING_FLOOR = 1e-8  # adaptive damping doubles from at least this, so that it can leave 0
+
 
 class GaussNewtonBase(Backend):
     """The outer loop shared by full and layerwise GN; subclasses choose the stage groups solved."""
@@ -190,7 +192,7 @@ class GaussNewtonBase(Backend):
             return
         smallest = min(s for s in candidates(self.hp.ls_range, self.hp.ls_reject) if s > 0)
         if scale == 0.0 or scale <= smallest:
-            self.damping = max(self.damping * 2, 1e-8)
+            self.damping = max(self.damping * 2, DAMPING_FLOOR)
         elif scale == 1.0:
             self.damping /= 2
 

@@ -23,7 +23,7 @@ SMOKE_AT_798CE7B = dict(
     vocab_size=512, seq_len=64, micro_batch=8, ks=(1, 4), max_steps=40, eval_every=2, val_tokens=16384,
     targets=(5.5, 5.0), targets_source="uncalibrated", warm_start_steps=0, warm_start_k=1, warm_start_lr=0.003,
     hub_corpus=None, allow_builtin_corpus=True, train_chars=2000000, validation_chars=400000,
-    tokenizer_chars=1000000, pretrained_tokenizer=None, divergence_factor=1.5, dtype="float32")
+    tokenizer_chars=1000000, pretrained_tokenizer=None, divergence_factor=1.5)  # and dtype "float32", since retired
 
 
 def test_run_ids_and_shards_are_those_of_earlier_versions(golden_corpus):
