@@ -1,5 +1,5 @@
-"""optbench harness: the command line, suites and workloads, data, trials and their callbacks, records,
-metrics and reports (the layout is in the README)."""
+"""optbench harness: the command line (cli.py) over spec/, data/, trial/, sweep/, results/ and report/, and
+the backend contract (testing.py); the layout and its rules are in the README and tests/test_layout.py."""
 
 __version__ = "0.1.0"
 

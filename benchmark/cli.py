@@ -29,9 +29,9 @@ def list_cmd() -> None:
     """List suites, presets, optimizers and corpora."""
     import torch
 
-    from benchmark.corpus import BUILTIN_CORPORA, HUB_CORPORA, stdlib_corpus
-    from benchmark.suites import SUITES
-    from benchmark.workloads import PRESETS, get_workload
+    from benchmark.data.corpus import BUILTIN_CORPORA, HUB_CORPORA, stdlib_corpus
+    from benchmark.spec.workloads import PRESETS, get_workload
+    from benchmark.sweep.plan import SUITES
     from models.transformer import Transformer
     from optimizers import registry
 
@@ -95,11 +95,11 @@ def run(
         help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
-    from benchmark.hardware import Hardware
-    from benchmark.loggers import check_logger
-    from benchmark.runner import run_suite
-    from benchmark.sweep import failure_summary
-    from benchmark.trial import TrialFailed
+    from benchmark.spec.hardware import Hardware
+    from benchmark.sweep.queue import failure_summary
+    from benchmark.sweep.suite import run_suite
+    from benchmark.trial.loggers import check_logger
+    from benchmark.trial.run import TrialFailed
 
     if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
         _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")
@@ -130,12 +130,12 @@ def calibrate(
     results: Annotated[Path, typer.Option(help="results folder: its targets.json, its calibration/ runs")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
     targets: Annotated[Path | None, typer.Option(
-        help="targets file to write (default: RESULTS/targets.json; the shipped benchmark/targets.json only when named)")] = None,
+        help="targets file to write (default: RESULTS/targets.json; the shipped benchmark/spec/targets.json only when named)")] = None,
 ) -> None:
     """Set a preset's target losses from tuned AdamW, for the corpus given, into the results folder's
     targets file, which `bench run --results` with the same folder reads."""
-    from benchmark.calibrate import calibrate as run_calibration
-    from benchmark.store import ResultsStore
+    from benchmark.results.store import ResultsStore
+    from benchmark.sweep.calibrate import calibrate as run_calibration
 
     try:
         store = ResultsStore(results)
@@ -151,7 +151,7 @@ def report(
     out: Annotated[Path, typer.Option(help="report folder")] = Path("reports"),
 ) -> None:
     """Render the leaderboard and figures from the run records."""
-    from benchmark.report import render
+    from benchmark.report.render import render
 
     try:
         written = render(results, out)
@@ -173,7 +173,7 @@ def leaderboard_merge(
     strict: Annotated[bool, typer.Option(help="merge nothing and exit 2 when any record is refused")] = False,
 ) -> None:
     """Validate run records, merge them (de-duplicated by run id) and rebuild the leaderboard."""
-    from benchmark.leaderboard import merge, write_leaderboard
+    from benchmark.report.leaderboard import merge, write_leaderboard
 
     try:
         counts = merge(sources, results, strict)
@@ -200,8 +200,8 @@ def perf(
     """Per-step cost ratios (harness vs bare loop, each backend vs AdamW, GN product vs gradient)."""
     from rich.table import Table
 
-    from benchmark.perf import report as perf_report
-    from benchmark.runner import parse_optimizers
+    from benchmark.sweep.suite import parse_optimizers
+    from benchmark.trial.perf import report as perf_report
     from models.transformer import PRESETS
 
     if preset not in PRESETS:
@@ -222,7 +222,7 @@ def perf(
 
 def _version(value: bool) -> None:
     if value:
-        from benchmark.record import code_version
+        from benchmark.results.record import code_version
 
         make_console().print(f"optbench {code_version()}", markup=False, highlight=False)
         raise typer.Exit()

@@ -24,7 +24,7 @@ import io
 import numpy as np
 import torch
 
-from benchmark.streams import MicroBatchStream, PackedSequences
+from benchmark.data.streams import MicroBatchStream, PackedSequences
 from models.layout import build_backend, model_layout
 from models.transformer import Transformer, lm_loss, model_config
 from optimizers.hyper import Range, valid_values, validate
@@ -78,9 +78,9 @@ def flat_params(model) -> np.ndarray:
 
 def embedded_data():
     """The smoke workload's tokens of the embedded corpus (Python's standard library), prepared once."""
-    from benchmark.corpus import resolve_corpus
-    from benchmark.tokens import prepare
-    from benchmark.workloads import get_workload
+    from benchmark.data.corpus import resolve_corpus
+    from benchmark.data.tokens import prepare
+    from benchmark.spec.workloads import get_workload
 
     w = get_workload("smoke")
     return prepare(resolve_corpus("python-stdlib", None, True), w.vocab_size, w.train_chars, w.validation_chars,
@@ -191,10 +191,11 @@ def _check_ddp(cls, data, hp) -> None:
     import tempfile
     from pathlib import Path
 
-    from benchmark.hardware import Hardware
-    from benchmark.store import ResultsStore
-    from benchmark.trial import Trial, run_trial
-    from benchmark.workloads import get_workload
+    from benchmark.results.store import ResultsStore
+    from benchmark.spec.hardware import Hardware
+    from benchmark.spec.workloads import get_workload
+    from benchmark.trial.identity import Trial
+    from benchmark.trial.run import run_trial
     from optimizers import registry
 
     assert registry().get(cls.name) is cls, f"{cls.name}: the ddp check needs it installed (its entry point)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.store import ResultsStore  # noqa: E402
+from benchmark.results.store import ResultsStore  # noqa: E402
 
 VOLATILE_RUN = {"code_version", "started_at", "finished_at", "train_seconds", "seconds_per_step", "peak_memory_mib",
                 "host", "libraries", "python"}

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from benchmark.perf import (
+from benchmark.trial.perf import (
     Setup,
     backend_step_seconds,
     bare_adamw_seconds,
@@ -21,7 +21,7 @@ from benchmark.perf import (
 )
 from models.layout import model_layout
 from models.transformer import lm_loss
-from optimizers.curvature import linearized_gradient
+from optimizers.gauss_newton.curvature import linearized_gradient
 from optimizers.interface import split_batch
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0}  # dense bf16, vendor datasheet

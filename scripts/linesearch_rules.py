@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.store import ResultsStore  # noqa: E402
-from benchmark.tables import select_final  # noqa: E402
+from benchmark.report.tables import select_final  # noqa: E402
+from benchmark.results.store import ResultsStore  # noqa: E402
 from optimizers import get_backend, make_hyper  # noqa: E402
-from optimizers.linesearch import candidates, rule_choice  # noqa: E402
+from optimizers.gauss_newton.linesearch import candidates, rule_choice  # noqa: E402
 
 
 def agreement(records: list[dict]) -> None:

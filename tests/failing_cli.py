@@ -4,7 +4,7 @@ registered, as a plugin would: ``boom``, AdamW whose third step raises at K = 4 
 import os
 import sys
 
-from optimizers.adamw import AdamW
+from optimizers.first_order.adamw import AdamW
 from optimizers.registry import register
 
 

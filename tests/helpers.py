@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.store import ResultsStore
+from benchmark.results.store import ResultsStore
 from benchmark.testing import Drawer, backend_for, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
 
 
@@ -88,8 +88,8 @@ def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, rol
     diverges (``diverge_at``: the loss turns non-finite) or where it is pruned (``stop_at``). With
     ``failed_at`` the trial raised at that step: status ``failed``, its ``failure``, the evaluations before;
     ``cell_trials`` is what a tuning record lists as its cell's planned tuning trials."""
-    from benchmark.metrics import crossing
-    from benchmark.record import SCHEMA_VERSION
+    from benchmark.results.curves import crossing
+    from benchmark.results.record import SCHEMA_VERSION
 
     evals, status = [], "budget"
     for step in range(budget + 1):

@@ -1,11 +1,11 @@
-"""Adam with Nesterov momentum (optimizers/adam_nesterov.py) against optax's formula written in numpy."""
+"""Adam with Nesterov momentum (optimizers/first_order/adam_nesterov.py) against optax's formula written in numpy."""
 
 import copy
 
 import numpy as np
 import torch
 
-from optimizers.adam_nesterov import AdamNesterov
+from optimizers.first_order.adam_nesterov import AdamNesterov
 
 
 def _optax_adamw_nesterov(p, grads, lr, b1, b2, eps, wd):

@@ -1,11 +1,11 @@
-"""The critical-batch fit (benchmark/batchfit.py) on synthetic runs: the batch-size fit with its interval over
+"""The critical-batch fit (benchmark/report/batchfit.py) on synthetic runs: the batch-size fit with its interval over
 seeds, and counts that do not follow the model, or that cannot be fitted, reported as such."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.batchfit import batch_fits
+from benchmark.report.batchfit import batch_fits
 
 
 def _runs(steps_by_k: dict[int, list[float]], optimizer: str = "gn") -> pd.DataFrame:

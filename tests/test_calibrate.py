@@ -1,4 +1,4 @@
-"""``bench calibrate`` (benchmark/calibrate.py): a real calibration on a tiny workload, its targets checked
+"""``bench calibrate`` (benchmark/sweep/calibrate.py): a real calibration on a tiny workload, its targets checked
 against the records it wrote, and the workload taking them under a new version."""
 
 import dataclasses
@@ -7,10 +7,10 @@ import statistics
 
 import pytest
 
-from benchmark import targets
-from benchmark.calibrate import calibrate, targets_from
-from benchmark.store import ResultsStore
-from benchmark.workloads import PRESETS, get_workload
+from benchmark.results.store import ResultsStore
+from benchmark.spec import targets
+from benchmark.spec.workloads import PRESETS, get_workload
+from benchmark.sweep.calibrate import calibrate, targets_from
 
 
 def test_targets_sit_at_the_worst_median_and_a_quarter_and_half_way_back():

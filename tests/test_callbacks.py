@@ -1,4 +1,4 @@
-"""The harness during training (benchmark/callbacks.py), through a real trial: evaluations on the grid,
+"""The harness during training (benchmark/trial/callbacks.py), through a real trial: evaluations on the grid,
 an early stop at the last target with its step interpolated, a resume checkpoint after every evaluation
 of a running trial and none left once its record is written."""
 
@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
-from benchmark.checkpoint import Checkpoint
-from benchmark.hardware import Hardware
-from benchmark.store import ResultsStore
-from benchmark.trial import Trial, run_trial
+from benchmark.results.store import ResultsStore
+from benchmark.spec.hardware import Hardware
+from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.identity import Trial
+from benchmark.trial.run import run_trial
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
-"""The one checkpoint format (benchmark/checkpoint.py): warm starts and resume checkpoints round-trip
+"""The one checkpoint format (benchmark/trial/checkpoint.py): warm starts and resume checkpoints round-trip
 through a weights-only load."""
 
 import torch
 
-from benchmark.checkpoint import Checkpoint, cpu_state
+from benchmark.trial.checkpoint import Checkpoint, cpu_state
 from tests.helpers import tiny_model
 
 

@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from benchmark.figures import FIGURES
-from benchmark.store import ResultsStore
+from benchmark.report.figures import FIGURES
+from benchmark.results.store import ResultsStore
 
 
 def bench(*args, cwd=None, env=None):
@@ -67,7 +67,7 @@ def test_a_logger_that_is_not_installed_is_one_line(tmp_path):
 
 
 def test_version_is_the_code_version_records_carry():
-    from benchmark.record import code_version
+    from benchmark.results.record import code_version
 
     out = bench("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"optbench {code_version()}"
@@ -83,8 +83,8 @@ def test_list_names_everything():
     assert out.returncode == 0
     for word in ("iteration-complexity", "smoke", "cpu", "45m", "150m", "adamw", "pydoc-topics", "c4"):
         assert word in out.stdout
-    from benchmark.corpus import stdlib_corpus
-    from benchmark.workloads import get_workload
+    from benchmark.data.corpus import stdlib_corpus
+    from benchmark.spec.workloads import get_workload
 
     # a preset as a run without --data uses it: the version and targets calibrated on the embedded corpus
     for preset in ("smoke", "cpu"):
@@ -107,8 +107,8 @@ def test_smoke_suite_end_to_end(tmp_path, text_data):
     assert set(runs["k"]) == {1, 4} and len(tuned) >= 6 and (runs["role"] == "seed").sum() == 2
     assert (tuned["reason"] == "grid").sum() == 6 and tuned["reason"].str.startswith(("grid", "extension")).all()
     assert runs["status"].isin(["reached", "budget", "pruned"]).all()
-    from benchmark.corpus import resolve_corpus
-    from benchmark.workloads import get_workload
+    from benchmark.data.corpus import resolve_corpus
+    from benchmark.spec.workloads import get_workload
 
     corpus = resolve_corpus(text_data, None, True)
     # shipped targets, or those the run calibrated first (another Python's standard library)

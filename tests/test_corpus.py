@@ -1,4 +1,4 @@
-"""Corpora (benchmark/corpus.py): real folders, the held-out split, the offline fallback, bad paths."""
+"""Corpora (benchmark/data/corpus.py): real folders, the held-out split, the offline fallback, bad paths."""
 
 import json
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import BenchError
-from benchmark.corpus import (
+from benchmark.data.corpus import (
     HELD_OUT_FRACTION,
     Corpus,
     corpus_from_path,

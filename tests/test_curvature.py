@@ -1,10 +1,10 @@
-"""Gauss-Newton products (optimizers/curvature.py) against dense float64 matrices, on real text."""
+"""Gauss-Newton products (optimizers/gauss_newton/curvature.py) against dense float64 matrices, on real text."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from optimizers.curvature import ce_grad, ce_hvp, linearized_gradient
+from optimizers.gauss_newton.curvature import ce_grad, ce_hvp, linearized_gradient
 from tests.helpers import cat, dense_gauss_newton
 
 
@@ -79,7 +79,7 @@ def test_cross_entropy_derivatives_match_autograd():
 def test_the_head_in_chunks_equals_autodiff_through_the_whole_network(setup, objective):
     """The hand-differentiated head over chunks of a few tokens gives what VJP and JVP through every stage
     give on the whole logit tensor, for full GN and for each layerwise block."""
-    from optimizers.curvature import _through_autodiff
+    from optimizers.gauss_newton.curvature import _through_autodiff
 
     s = setup
     torch.manual_seed(3)
@@ -113,7 +113,7 @@ def test_both_trunk_products_give_the_same_gauss_newton_product(setup):
 
 @pytest.mark.parametrize("objective", ["gn", "prox_linear"])
 def test_blocks_sharing_one_forward_equal_each_block_alone(setup, objective):
-    from optimizers.curvature import blockwise_gradients, shares_blocks
+    from optimizers.gauss_newton.curvature import blockwise_gradients, shares_blocks
 
     s = setup
     assert shares_blocks(s["smap"])

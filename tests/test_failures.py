@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from benchmark import cli
-from benchmark.store import ResultsStore
+from benchmark.results.store import ResultsStore
 from tests.helpers import kill_at_first_checkpoint
 
 

@@ -1,4 +1,4 @@
-"""Every figure of the report (benchmark/figures.py, cell_figures.py, plotting.py) on generated record sets:
+"""Every figure of the report (benchmark/report/figures.py, cell_figures.py, plotting.py) on generated record sets:
 random numbers of optimizers, seeds, batch sizes and workloads, with censored, diverged, pruned and failed
 runs and infinite interval bounds. Every visible axes must have finite, non-degenerate limits (positive on
 a log axis), and every cell must be drawn: as a point or bar where its median is finite, as a censored
@@ -21,12 +21,12 @@ from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from benchmark.batchfit import batch_fits
-from benchmark.cell_figures import fig_speedup
-from benchmark.figures import FIGURES, build_figures, fig_lr_sensitivity
-from benchmark.plotting import DPI, MARKS, REFERENCE, colour, finish
-from benchmark.report import load, render
-from benchmark.tables import select_final, summary_table
+from benchmark.report.batchfit import batch_fits
+from benchmark.report.cell_figures import fig_speedup
+from benchmark.report.figures import FIGURES, build_figures, fig_lr_sensitivity
+from benchmark.report.plotting import DPI, MARKS, REFERENCE, colour, finish
+from benchmark.report.render import load, render
+from benchmark.report.tables import select_final, summary_table
 
 KINDS = ("fast", "slow", "censored", "diverged", "pruned", "failed")
 

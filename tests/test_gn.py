@@ -1,12 +1,12 @@
-"""The Gauss-Newton backends (optimizers/gn.py): the inner solver reaches the damped Gauss-Newton solution,
+"""The Gauss-Newton backends (optimizers/gauss_newton/backends.py): the inner solver reaches the damped Gauss-Newton solution,
 and an outer step counts its passes and lands where its line search says, on real text."""
 
 import pytest
 import torch
 
 from optimizers import get_backend, make_hyper
-from optimizers.adam_nesterov import AdamNesterov
-from optimizers.linesearch import candidates
+from optimizers.first_order.adam_nesterov import AdamNesterov
+from optimizers.gauss_newton.linesearch import candidates
 from optimizers.partition import muon_split
 from tests.helpers import (
     SMALL,

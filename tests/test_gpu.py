@@ -14,8 +14,8 @@ def pydoc_data():
     """Python's own docs: needs no `datasets` (absent from the GPU image) and no shared corpus."""
     import warnings
 
-    from benchmark.corpus import resolve_corpus
-    from benchmark.tokens import prepare
+    from benchmark.data.corpus import resolve_corpus
+    from benchmark.data.tokens import prepare
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -42,9 +42,9 @@ def test_a_step_on_the_gpu_matches_the_cpu(name, pydoc_data):
 def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
     import warnings
 
-    from benchmark.hardware import Hardware
-    from benchmark.runner import run_suite
-    from benchmark.store import ResultsStore
+    from benchmark.results.store import ResultsStore
+    from benchmark.spec.hardware import Hardware
+    from benchmark.sweep.suite import run_suite
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

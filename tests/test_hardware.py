@@ -1,4 +1,4 @@
-"""Numerics settings (benchmark/hardware.py): bf16 autocast (GN kept in fp32), torch.compile for
+"""Numerics settings (benchmark/spec/hardware.py): bf16 autocast (GN kept in fp32), torch.compile for
 first-order backends, both part of a run's identity."""
 
 import dataclasses
@@ -6,9 +6,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmark.hardware import Hardware
-from benchmark.store import ResultsStore
-from benchmark.trial import Trial, run_trial
+from benchmark.results.store import ResultsStore
+from benchmark.spec.hardware import Hardware
+from benchmark.trial.identity import Trial
+from benchmark.trial.run import run_trial
 
 pytestmark = pytest.mark.slow
 

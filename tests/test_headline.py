@@ -1,10 +1,10 @@
-"""The headline (benchmark/headline.py): what was found, in words generated from the numbers, with the
+"""The headline (benchmark/report/headline.py): what was found, in words generated from the numbers, with the
 flags a reader needs (an interval that includes 1, a tuning optimum at a grid edge, a censored cell), the
 seeds every interval rests on, and what it could not cover (a cell whose tuning is incomplete)."""
 
 import pandas as pd
 
-from benchmark.headline import headline, ratio_text, steps_text
+from benchmark.report.headline import headline, ratio_text, steps_text
 
 
 def _row(opt, steps, sp, sp_ci, fo, fo_ci, best="muon", family="first-order", edge=False, k=8, target=3.2, seeds=3,

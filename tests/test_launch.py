@@ -1,4 +1,4 @@
-"""Launching (benchmark/launch.py): every backend under real multi-process DDP (gloo, two spawned CPU
+"""Launching (benchmark/trial/launch.py): every backend under real multi-process DDP (gloo, two spawned CPU
 processes, no DistributedDataParallel wrapper) gives the single-process curve; ranks that start from
 different weights are refused; a process knows its place from its launcher's variables."""
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.hardware import Hardware
-from benchmark.launch import RANK_VARIABLES, fit, is_worker_process, started_by_launcher
-from benchmark.store import ResultsStore
-from benchmark.streams import StepDataset
-from benchmark.trial import Trial, build_module, run_trial
+from benchmark.data.streams import StepDataset
+from benchmark.results.store import ResultsStore
+from benchmark.spec.hardware import Hardware
+from benchmark.trial.identity import Trial
+from benchmark.trial.launch import RANK_VARIABLES, fit, is_worker_process, started_by_launcher
+from benchmark.trial.run import build_module, run_trial
 from models.lightning import BenchModule
 from optimizers import registry
 from optimizers.distributed import process_rank

@@ -73,6 +73,30 @@ def test_no_import_cycle_between_modules():
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
+# benchmark/ by folder: what each may never import. The harness stacks spec and data under results, the trial
+# on them, the sweep on the trial; the report reads records only, never the code that wrote them.
+NEVER = {
+    "spec": {"data", "trial", "sweep", "results", "report"},
+    "data": {"trial", "sweep", "results", "report"},
+    "results": {"data", "trial", "sweep", "report"},
+    "trial": {"sweep", "report"},
+    "sweep": {"report"},
+    "report": {"data", "trial", "sweep"},
+}
+
+
+def _folder(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "benchmark" and len(parts) > 2 else None
+
+
+def test_each_folder_of_the_harness_keeps_to_its_layer():
+    assert set(NEVER) == {_folder(m) for m in MODULES} - {None}, "a folder of benchmark/ has no rule"
+    broken = sorted(f"{m} imports {d}" for m, deps in GRAPH.items() for d in deps
+                    if _folder(m) in NEVER and _folder(d) in NEVER[_folder(m)])
+    assert not broken, "; ".join(broken)
+
+
 def test_no_import_cycle_between_packages_and_models_never_imports_the_harness():
     packages = {p: set() for p in PACKAGES}
     for module, deps in GRAPH.items():

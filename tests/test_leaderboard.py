@@ -1,4 +1,4 @@
-"""Merging results (benchmark/leaderboard.py): records of many folders de-duplicated by run id, copied byte
+"""Merging results (benchmark/report/leaderboard.py): records of many folders de-duplicated by run id, copied byte
 for byte, unknown schemas refused, and the leaderboard rebuilt from the union."""
 
 import json
@@ -7,8 +7,8 @@ import shutil
 import pytest
 from helpers import as_schema_1
 
-from benchmark.leaderboard import merge, write_leaderboard
-from benchmark.store import ResultsStore
+from benchmark.report.leaderboard import merge, write_leaderboard
+from benchmark.results.store import ResultsStore
 from tests.test_cli import bench
 
 

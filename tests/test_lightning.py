@@ -7,10 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.hardware import Hardware
-from benchmark.launch import fit
-from benchmark.streams import StepDataset
-from benchmark.trial import Trial, build_module
+from benchmark.data.streams import StepDataset
+from benchmark.spec.hardware import Hardware
+from benchmark.trial.identity import Trial
+from benchmark.trial.launch import fit
+from benchmark.trial.run import build_module
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""The Gauss-Newton line search (optimizers/linesearch.py) on real text."""
+"""The Gauss-Newton line search (optimizers/gauss_newton/linesearch.py) on real text."""
 
 import math
 
 import pytest
 import torch
 
-from optimizers.linesearch import candidates, line_search
+from optimizers.gauss_newton.linesearch import candidates, line_search
 from tests.helpers import SMALL, Drawer, T, V, context, dense_gauss_newton, tiny_model
 
 
@@ -61,7 +61,7 @@ def test_the_gn_line_search_loss_in_chunks_equals_the_models_loss():
     chunks of 3 tokens; it equals the host's loss on the model's whole logits."""
     from models.layout import model_layout
     from models.transformer import lm_loss
-    from optimizers.curvature import chunked_loss
+    from optimizers.gauss_newton.curvature import chunked_loss
 
     model = tiny_model(dtype=torch.float64)
     smap = model_layout(model, model.cfg.max_seq_len).stages
@@ -80,8 +80,8 @@ def test_first_worse_stops_at_the_first_candidate_that_does_not_improve(setup, r
     its losses are those of the rule ``all`` where it evaluated, NaN elsewhere, and its choice is the
     one ``rule_choice`` derives from every candidate's loss."""
     from models.transformer import lm_loss
+    from optimizers.gauss_newton.linesearch import rule_choice
     from optimizers.interface import split_batch
-    from optimizers.linesearch import rule_choice
 
     s = setup
     model = tiny_model(dtype=torch.float64, **SMALL)

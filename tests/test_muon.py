@@ -1,10 +1,10 @@
-"""The Muon backend (optimizers/muon.py): the release's three-way chain, one learning rate, clipping per
+"""The Muon backend (optimizers/first_order/muon.py): the release's three-way chain, one learning rate, clipping per
 chain."""
 
 import torch
 
 from optimizers import get_backend, make_hyper
-from optimizers.adam_nesterov import AdamNesterov
+from optimizers.first_order.adam_nesterov import AdamNesterov
 from optimizers.partition import muon_split
 from tests.helpers import backend_for, context, real_batches, tiny_model
 

@@ -1,11 +1,11 @@
-"""``bench perf`` (benchmark/perf.py): every ratio measured in one process, and the passes it reports are
+"""``bench perf`` (benchmark/trial/perf.py): every ratio measured in one process, and the passes it reports are
 the backends' own accounting."""
 
 import math
 
 import pytest
 
-from benchmark.perf import Setup, report
+from benchmark.trial.perf import Setup, report
 from optimizers import get_backend, make_hyper
 
 

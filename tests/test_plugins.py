@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.testing import check_backend
-from optimizers.adamw import AdamW, AdamWHyper
+from optimizers.first_order.adamw import AdamW, AdamWHyper
 from tests.test_cli import bench
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "optbench-lion"

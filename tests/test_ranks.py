@@ -1,4 +1,4 @@
-"""Sweeps whose ranks are separate programs (benchmark/ranks.py, benchmark/runner.py): Lightning's launcher
+"""Sweeps whose ranks are separate programs (benchmark/sweep/ranks.py, benchmark/sweep/suite.py): Lightning's launcher
 and one command per node follow rank 0, resume after a kill, and stop with one line when their corpora
 differ."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.store import ResultsStore
+from benchmark.results.store import ResultsStore
 from tests.helpers import kill_at_first_checkpoint, record_summary
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 _LAUNCHER = """
 import atexit, dataclasses, os, sys
 import torch.distributed as dist
-from benchmark import workloads
+from benchmark.spec import workloads
 from benchmark.cli import app
 
 @atexit.register  # registered first, so run last

@@ -1,10 +1,11 @@
-"""The run record (benchmark/record.py): provenance, and older schemas upgraded without loss."""
+"""The run record (benchmark/results/record.py): provenance, and older schemas upgraded without loss."""
 
 import re
 
 import torch
 
-from benchmark.record import SCHEMA_VERSION, code_version, environment, overrides, upgrade
+from benchmark.results.record import SCHEMA_VERSION, code_version, overrides, upgrade
+from benchmark.trial.writer import environment
 
 
 def test_the_environment_names_code_libraries_and_device():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 
 from optimizers import get_backend, make_hyper, registry
-from optimizers.adamw import AdamW
+from optimizers.first_order.adamw import AdamW
 from optimizers.registry import register, unregister
 
 

@@ -1,4 +1,4 @@
-"""The report (benchmark/report.py, tables.py, figures.py, page.py) from real and generated records: figures,
+"""The report (benchmark/report/render.py, tables.py, figures.py, page.py) from real and generated records: figures,
 tables, the HTML page in a real headless browser; no interval from one seed, failures in their own section
 and a cell whose tuning is incomplete said to be."""
 
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from helpers import synthetic_record, write_records
 
-from benchmark.figures import FIGURES
-from benchmark.report import render
+from benchmark.report.figures import FIGURES
+from benchmark.report.render import render
 
 
 @pytest.mark.slow

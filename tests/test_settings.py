@@ -1,4 +1,4 @@
-"""Settings from the command line (benchmark/settings.py): typed against each backend's hyperparameters,
+"""Settings from the command line (benchmark/sweep/settings.py): typed against each backend's hyperparameters,
 planned like the built-in grid, recorded and reported as a variant of their own."""
 
 import json
@@ -6,11 +6,11 @@ import json
 import pytest
 
 from benchmark import BenchError
-from benchmark.settings import Settings, parse_settings, variant
-from benchmark.store import frames
-from benchmark.suites import extension, iteration_complexity, tuning_grid
-from benchmark.trial import Trial
-from benchmark.workloads import get_workload
+from benchmark.results.store import frames
+from benchmark.spec.workloads import get_workload
+from benchmark.sweep.plan import extension, iteration_complexity, tuning_grid
+from benchmark.sweep.settings import Settings, parse_settings
+from benchmark.trial.identity import Trial, variant
 from tests.helpers import synthetic_record
 from tests.test_cli import bench
 

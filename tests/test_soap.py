@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-import optimizers.soap  # noqa: F401  (registers the backend)
+import optimizers.first_order.soap  # noqa: F401  (registers the backend)
 from optimizers import make_hyper, registry
+from optimizers.first_order.soap import SOAP, SOAPBackend
 from optimizers.interface import Costs, StepContext
-from optimizers.soap import SOAP, SOAPBackend
 from tests.helpers import backend_for
 
 DT = torch.float64

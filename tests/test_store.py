@@ -1,4 +1,4 @@
-"""The results store (benchmark/store.py): records read back (older schemas upgraded), bad ones skipped
+"""The results store (benchmark/results/store.py): records read back (older schemas upgraded), bad ones skipped
 and counted, claims that keep two processes off one trial."""
 
 import json
@@ -10,8 +10,8 @@ import pytest
 from helpers import as_schema_1, synthetic_record
 
 from benchmark import BenchError
-from benchmark.record import SCHEMA_VERSION
-from benchmark.store import ResultsStore, frames, skipped_line
+from benchmark.results.record import SCHEMA_VERSION
+from benchmark.results.store import ResultsStore, frames, skipped_line
 
 
 def test_bad_records_are_skipped_and_counted(tmp_path):

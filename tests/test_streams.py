@@ -1,10 +1,10 @@
-"""Token streams (benchmark/streams.py): micro-batches as a function of the seed, a fixed validation set,
+"""Token streams (benchmark/data/streams.py): micro-batches as a function of the seed, a fixed validation set,
 and the per-step dataset's split of rows over processes."""
 
 import numpy as np
 import torch
 
-from benchmark.streams import MicroBatchStream, PackedSequences, StepDataset, validation_batches
+from benchmark.data.streams import MicroBatchStream, PackedSequences, StepDataset, validation_batches
 
 
 def test_microbatch_order_is_a_function_of_the_seed(smoke_data):
@@ -61,5 +61,5 @@ def test_a_step_holds_its_k_microbatches_and_each_rank_its_rows(smoke_data, monk
     item = ds[1]  # outer step 3: micro-batches 9, 10, 11
     assert item["step"] == 3 and item["tokens"].shape == (3, 8, w.seq_len + 1)
     assert torch.equal(item["tokens"][2], stream.microbatch(11))
-    monkeypatch.setattr("benchmark.streams.process_rank", lambda: (1, 2))
+    monkeypatch.setattr("benchmark.data.streams.process_rank", lambda: (1, 2))
     assert torch.equal(ds[1]["tokens"][2], stream.microbatch(11)[1::2])

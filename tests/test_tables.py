@@ -1,4 +1,4 @@
-"""The report's per-cell table (benchmark/tables.py) on generated records: one order of optimizers, speedups
+"""The report's per-cell table (benchmark/report/tables.py) on generated records: one order of optimizers, speedups
 over AdamW and over the best first-order method paired by seed, the gap to full GN, censored cells kept as
 such (a ratio bounded by the budget), no interval from one seed, failed trials kept out and listed, and a
 cell whose tuning is incomplete flagged and no reference."""
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from helpers import synthetic_record, write_records
 
-from benchmark.report import failures, load
-from benchmark.tables import ordered, select_final, summary_table
+from benchmark.report.render import failures, load
+from benchmark.report.tables import ordered, select_final, summary_table
 
 
 def _table(tmp_path, records):

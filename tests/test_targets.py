@@ -1,13 +1,14 @@
-"""Calibrated targets (benchmark/targets.py) and how a workload takes them (benchmark/workloads.py): keyed
+"""Calibrated targets (benchmark/spec/targets.py) and how a workload takes them (benchmark/spec/workloads.py): keyed
 by the corpus' content, never by its name alone."""
 
 import json
 
 import pytest
 
-from benchmark import BenchError, targets
-from benchmark.targets import calibrated_entry, load_targets, write_entry
-from benchmark.workloads import PRESETS, get_workload
+from benchmark import BenchError
+from benchmark.spec import targets
+from benchmark.spec.targets import calibrated_entry, load_targets, write_entry
+from benchmark.spec.workloads import PRESETS, get_workload
 
 
 def _entry(corpus_key: str, version: int, values) -> dict:

@@ -1,12 +1,12 @@
-"""Tokenizer and packed token files (benchmark/tokens.py): cached, deterministic, offline."""
+"""Tokenizer and packed token files (benchmark/data/tokens.py): cached, deterministic, offline."""
 
 import os
 import warnings
 from pathlib import Path
 
-from benchmark.corpus import resolve_corpus
+from benchmark.data.corpus import resolve_corpus
+from benchmark.data.tokens import prepare
 from benchmark.hashing import file_hash
-from benchmark.tokens import prepare
 
 
 def test_prepare_is_cached_and_deterministic(smoke_data):

@@ -1,4 +1,4 @@
-"""Where a trial starts (benchmark/warmstart.py): the shared AdamW warm start is trained once per seed and
+"""Where a trial starts (benchmark/trial/warmstart.py): the shared AdamW warm start is trained once per seed and
 reused; an interrupted trial's checkpoint comes first."""
 
 import dataclasses
@@ -6,11 +6,12 @@ import dataclasses
 import pytest
 import torch
 
-from benchmark.checkpoint import Checkpoint
-from benchmark.hardware import Hardware
-from benchmark.store import ResultsStore
-from benchmark.trial import Trial, build_module
-from benchmark.warmstart import ensure_warm_start, trial_start, warm_start_path
+from benchmark.results.store import ResultsStore
+from benchmark.spec.hardware import Hardware
+from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.identity import Trial
+from benchmark.trial.run import build_module
+from benchmark.trial.warmstart import ensure_warm_start, trial_start, warm_start_path
 
 
 @pytest.mark.slow

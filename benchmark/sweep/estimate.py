@@ -1,0 +1,119 @@
+"""Dry runs: the trial list of a plan with what each trial costs at most (its whole step budget), from the
+per-pass accounting the backends themselves record (``Backend.expected_costs``), the training tokens it
+reads against those the corpus holds, and a rough peak memory per device from each backend's
+``MemoryModel``. Needs neither a GPU nor a network."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.data.streams import training_tokens
+from benchmark.data.tokens import PreparedData
+from benchmark.results.store import ResultsStore
+from benchmark.spec.workloads import Workload
+from benchmark.sweep.plan import EXTENSIONS_PER_SIDE, in_shard
+from benchmark.trial.identity import Trial
+from models.layout import model_layout
+from models.transformer import Transformer
+from optimizers import get_backend
+
+# The sustained rate of each backend family in this module's FLOP count (2 x parameters x tokens per
+# forward-equivalent pass), measured on one H200 at 45m (fp32, TF32 matmuls, micro-batch 32x1024,
+# scripts/gpu_check.sh at 798ce7b): AdamW 0.12 s a step at K=2 (6 forward-equivalents: 149 TFLOP/s), GN
+# 0.50 s (15 as counted now: 89 TFLOP/s; its product has been made cheaper since, so this errs long). Smaller
+# matrices than 45m's run at a lower rate; early stops at the last target and pruning shorten trials.
+GPU_RATE = {"first-order": 149e12, "gauss-newton": 89e12}
+GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; benchmark/sweep/estimate.py)"
+
+
+# The memory model's factors (fp32). A block keeps about 20 d_model-wide values per token for its backward (its
+# input, q, k, v, the attention output, the MLP's input and its 4x hidden layer before and after the GELU, the
+# norms); the math attention kernel keeps the scores, the probabilities and the probabilities' gradient, each
+# (heads x T x T) per layer, alive at once under Gauss-Newton's double backward.
+FP32_BYTES = 4
+BLOCK_ACTIVATIONS = 20
+ATTENTION_SCORE_COPIES = 3
+
+
+def estimate(trial: Trial, devices: int = 1) -> dict:
+    """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
+    peak memory per device (fp32; checked against one H200 measurement at 45m: AdamW 17 GiB measured
+    vs 19 estimated, GN 41 vs 45, micro-batch 32x1024)."""
+    w = trial.workload
+    cfg = w.model_config()
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    n_params = model.num_parameters()
+    cls, hp = get_backend(trial.optimizer), trial.hyper()
+    fe = cls.expected_costs(model_layout(model, w.seq_len), hp, trial.k).forward_equivalents * w.max_steps
+    micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
+    rows = w.micro_batch / devices * w.seq_len  # tokens per micro-batch on one device
+    act = rows * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + cls.memory.logit_copies * cfg.vocab_size)
+    if cls.memory.attention_scores:
+        act += ATTENTION_SCORE_COPIES * (w.micro_batch / devices) * cfg.n_heads * w.seq_len**2 * FP32_BYTES * cfg.n_layers
+    memory = cls.memory.state_bytes_per_parameter * n_params + act
+    return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
+            "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
+            "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30,
+            "gpu_hours": 2.0 * n_params * fe * w.micro_batch * w.seq_len / GPU_RATE.get(cls.family, GPU_RATE["first-order"]) / devices / 3600}
+
+
+def sweep_hours(plan, part: tuple[int, int], seeds: int, devices: int = 1) -> float:
+    """GPU hours of the shard's tuning trials over full budgets, plus each cell's seed reruns counted as its
+    average tuning trial (in the shard's share of that cell)."""
+    hours = 0.0
+    for cell in plan.cells.values():
+        each = [estimate(t, devices)["gpu_hours"] for t in cell]
+        mine = [h for t, h in zip(cell, each) if in_shard(t, part)]
+        hours += sum(mine) + max(0, seeds - 1) * sum(each) / len(each) * len(mine) / len(each)
+    return hours
+
+
+def tokens_available(workload: Workload, prepared: PreparedData | None) -> int | None:
+    """Training tokens the corpus holds, in the workload's sequences (None when it is not prepared)."""
+    return None if prepared is None else training_tokens(prepared, workload.seq_len)
+
+
+def reads(trial: Trial) -> int:
+    """Training tokens ``trial`` reads at most: its shared warm start's, then its own (line searches included)."""
+    e = estimate(trial)
+    return e["warm_start_tokens"] + e["tokens"]
+
+
+def rereads(trials: list[Trial], available: int | None) -> list[str]:
+    """One line per trial that would read a training token twice (more than the corpus holds)."""
+    if available is None:
+        return []
+    return [f"{t.describe()} would read {reads(t):,} training tokens of the {available:,} the corpus holds: "
+            "some twice" for t in trials if reads(t) > available]
+
+
+def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, devices: int = 1,
+               available: int | None = None) -> None:
+    """The plan as a table: each trial's state, identity, tokens read (and their share of the corpus'
+    training tokens: above 1 some are read twice), passes, FLOPs and memory; then the totals."""
+    total_fe = total_flops = 0.0
+    rows = [(t, "tune") for t in plan.tuning] + [(t, "seed") for t in plan.seeds]
+    rows = [(t, role) for t, role in rows if in_shard(t, part)]
+    print(f"{'state':5} {'role':4} {'run id':44} {'trial':44} {'tokens':>14} {'of corpus':>9} {'fwd-equiv':>10} "
+          f"{'PFLOP':>9} {'GiB/dev':>7}")
+    for t, role in rows:
+        e = estimate(t, devices)
+        total_fe += e["fwd_equiv"]
+        total_flops += e["flops"]
+        state = "done" if store.has(t.run_id) else "todo"
+        share = "?" if available is None else f"{(e['warm_start_tokens'] + e['tokens']) / available:.2f}"
+        print(f"{state:5} {role:4} {t.run_id:44} {t.describe():44} {e['tokens']:>14,} {share:>9} "
+              f"{e['fwd_equiv']:>10,.0f} {e['flops'] / 1e15:>9.3f} {e['memory_gib']:>7.1f}")
+    print(f"{len(rows)} trials (shard {part[0]}/{part[1]}, {devices} device(s) each), at most {total_fe:,.0f} "
+          f"forward-equivalent micro-batch passes, {total_flops / 1e15:.3f} PFLOP over full budgets "
+          "(runs stop early at their last target)")
+    if seeds > 1 and plan.waiting:
+        print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
+    print(f"about {sweep_hours(plan, part, seeds, devices):.1f} h of GPU time for the whole sweep over full budgets (seed "
+          f"reruns included, each as its cell's average tuning trial), {GPU_BASIS}")
+    print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best setting "
+          "sits at an edge of its grid; tuning trials stop early once they can no longer be selected")
+    lines = rereads([t for t, _ in rows], available)
+    print(f"{'corpus not prepared: tokens available unknown' if available is None else f'{available:,} training tokens available'}"
+          f"; {len(lines)} trials would read some twice (of corpus above 1.00; the warm start counted)")

@@ -1,0 +1,68 @@
+"""A trial's identity: (workload, corpus, backend with its hyperparameters, K, seed) named by a content hash
+that never moves (results on disk are found by it), its label in reports, and the micro-batches it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.data.streams import MicroBatchStream, PackedSequences
+from benchmark.data.tokens import PreparedData
+from benchmark.hashing import content_hash
+from benchmark.spec.workloads import Workload
+from optimizers import get_backend, make_hyper
+
+
+@dataclass(frozen=True)
+class Trial:
+    suite: str
+    workload: Workload
+    optimizer: str
+    hparams: tuple[tuple[str, Any], ...]  # overrides of the backend's defaults, sorted by name
+    k: int
+    seed: int
+    role: str = "run"  # "tune" or "seed" in the iteration-complexity suite; not part of the identity
+    corpus: str = ""  # corpus name and content fingerprint: results on different text never collide
+    numerics: str = ""  # non-default precision / compilation (Hardware.numerics)
+    reason: str = ""  # why the suite runs it (its grid, an extension of it, a seed rerun); not the identity
+    prune_after: float | None = None  # a tuning trial stops here unless it reached its last target by then
+    fixed: tuple[str, ...] = ()  # hyperparameters fixed from the command line (their values are in hparams)
+    cell_trials: tuple[str, ...] = ()  # a tuning trial: the run ids of its cell's tuning as planned; not the identity
+
+    @property
+    def run_id(self) -> str:
+        parts = [self.workload.key(), self.corpus, self.optimizer, list(self.hparams), self.k, self.seed]
+        digest = content_hash([*parts, self.numerics] if self.numerics else parts, length=10)
+        return f"{self.workload.name}-{self.optimizer}-k{self.k}-s{self.seed}-{digest}"
+
+    def hyper(self):
+        return make_hyper(get_backend(self.optimizer), dict(self.hparams))
+
+    def label(self) -> str:
+        """The optimizer as reports show it: with its command-line fixed settings, a variant of its own."""
+        return variant(self.optimizer, self.hparams, self.fixed)
+
+    def describe(self) -> str:
+        """One line's name for the trial: the optimizer (with its fixed settings), the setting its cell tunes,
+        K and the seed, e.g. ``muon[momentum=0.9] lr=0.02 K=4 seed=0``."""
+        tuned = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams
+                         if k not in self.fixed)
+        return f"{self.label()} {tuned or 'defaults'} K={self.k} seed={self.seed}"
+
+    def stream(self, data: PreparedData, region: str) -> MicroBatchStream:
+        """The micro-batches of this trial's seed in ``region``: "warm" (the warm start), "train" (the
+        trial's steps, after the warm start's) or "draw" (the backend's fresh draws)."""
+        w = self.workload
+        seqs = PackedSequences(data.train_path, w.seq_len, data.vocab_size)
+        if region == "draw":
+            return MicroBatchStream(seqs, w.micro_batch, self.seed, backward=True)
+        start = w.warm_start_sequences() if region == "train" else 0
+        return MicroBatchStream(seqs, w.micro_batch, self.seed, start=start)
+
+
+def variant(name: str, hparams, fixed) -> str:
+    """The label of an optimizer run with settings fixed on the command line: ``name[key=value,...]``."""
+    values = dict(hparams)
+    shown = ",".join(f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}"
+                     for k in sorted(fixed))
+    return f"{name}[{shown}]" if shown else name

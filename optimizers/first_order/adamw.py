@@ -1,0 +1,39 @@
+"""AdamW (Loshchilov & Hutter 2019) as the Gauss-Newton paper's release runs it: beta2 0.95, global
+gradient clipping at 1.0, warmup then cosine or constant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from optimizers.first_order.base import FirstOrder, FirstOrderHyper, adamw_kernel
+from optimizers.hyper import NON_NEGATIVE, POSITIVE, UNIT, hyper
+from optimizers.registry import register
+
+
+@dataclass(frozen=True)
+class AdamWHyper(FirstOrderHyper):
+    lr: float = hyper(1e-2, POSITIVE)
+    beta1: float = hyper(0.9, UNIT)
+    beta2: float = hyper(0.95, UNIT)
+    eps: float = hyper(1e-8, POSITIVE)
+    weight_decay: float = hyper(0.0, NON_NEGATIVE)
+
+
+@register
+class AdamW(FirstOrder):
+    name = "adamw"
+    Hyper = AdamWHyper
+    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
+    description = "AdamW, clip 1.0, beta2 0.95"
+
+    def build_optimizers(self, model):
+        hp = self.hp
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [
+            torch.optim.AdamW(
+                params, lr=hp.lr, betas=(hp.beta1, hp.beta2), eps=hp.eps, weight_decay=hp.weight_decay,
+                **adamw_kernel(params),
+            )
+        ]
