@@ -1,4 +1,4 @@
-"""optbench harness: the command line (cli.py) over spec/, data/, trial/, sweep/, results/ and report/, and
+"""optbench harness: the command line (cli.py) over workload/, data/, trial/, sweep/, results/ and report/, and
 the backend contract (testing.py); the layout and its rules are in the README and tests/test_layout.py."""
 
 __version__ = "0.1.0"

@@ -30,8 +30,8 @@ def list_cmd() -> None:
     import torch
 
     from benchmark.data.corpus import BUILTIN_CORPORA, HUB_CORPORA, stdlib_corpus
-    from benchmark.spec.workloads import PRESETS, get_workload
     from benchmark.sweep.plan import SUITES
+    from benchmark.workload.presets import PRESETS, get_workload
     from models.transformer import Transformer
     from optimizers import registry
 
@@ -95,9 +95,9 @@ def run(
         help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
-    from benchmark.spec.hardware import Hardware
     from benchmark.sweep.queue import failure_summary
     from benchmark.sweep.suite import run_suite
+    from benchmark.trial.hardware import Hardware
     from benchmark.trial.loggers import check_logger
     from benchmark.trial.run import TrialFailed
 
@@ -130,7 +130,7 @@ def calibrate(
     results: Annotated[Path, typer.Option(help="results folder: its targets.json, its calibration/ runs")] = Path("results"),
     accelerator: Annotated[str, typer.Option(help="cpu, gpu or auto")] = "auto",
     targets: Annotated[Path | None, typer.Option(
-        help="targets file to write (default: RESULTS/targets.json; the shipped benchmark/spec/targets.json only when named)")] = None,
+        help="targets file to write (default: RESULTS/targets.json; the shipped benchmark/workload/targets.json only when named)")] = None,
 ) -> None:
     """Set a preset's target losses from tuned AdamW, for the corpus given, into the results folder's
     targets file, which `bench run --results` with the same folder reads."""

@@ -80,7 +80,7 @@ def embedded_data():
     """The smoke workload's tokens of the embedded corpus (Python's standard library), prepared once."""
     from benchmark.data.corpus import resolve_corpus
     from benchmark.data.tokens import prepare
-    from benchmark.spec.workloads import get_workload
+    from benchmark.workload.presets import get_workload
 
     w = get_workload("smoke")
     return prepare(resolve_corpus("python-stdlib", None, True), w.vocab_size, w.train_chars, w.validation_chars,
@@ -192,10 +192,10 @@ def _check_ddp(cls, data, hp) -> None:
     from pathlib import Path
 
     from benchmark.results.store import ResultsStore
-    from benchmark.spec.hardware import Hardware
-    from benchmark.spec.workloads import get_workload
+    from benchmark.trial.hardware import Hardware
     from benchmark.trial.identity import Trial
     from benchmark.trial.run import run_trial
+    from benchmark.workload.presets import get_workload
     from optimizers import registry
 
     assert registry().get(cls.name) is cls, f"{cls.name}: the ddp check needs it installed (its entry point)"

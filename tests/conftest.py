@@ -43,7 +43,7 @@ def smoke_data(text_data):
     """The smoke workload's prepared data on real text."""
     from benchmark.data.corpus import resolve_corpus
     from benchmark.data.tokens import prepare
-    from benchmark.spec.workloads import get_workload
+    from benchmark.workload.presets import get_workload
 
     w = get_workload("smoke")
     corpus = resolve_corpus(text_data, None, False)
@@ -53,8 +53,8 @@ def smoke_data(text_data):
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory, text_data):
     """A real smoke sweep: two optimizers, two seeds, so every figure and interval has data."""
-    from benchmark.spec.hardware import Hardware
     from benchmark.sweep.suite import run_suite
+    from benchmark.trial.hardware import Hardware
 
     results = tmp_path_factory.mktemp("results")
     run_suite("iteration-complexity", "smoke", "adamw,muon", 2, text_data, results, Hardware("cpu"), tune_budget=2)

@@ -8,9 +8,9 @@ import statistics
 import pytest
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec import targets
-from benchmark.spec.workloads import PRESETS, get_workload
 from benchmark.sweep.calibrate import calibrate, targets_from
+from benchmark.workload import targets
+from benchmark.workload.presets import PRESETS, get_workload
 
 
 def test_targets_sit_at_the_worst_median_and_a_quarter_and_half_way_back():

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import run_trial
 

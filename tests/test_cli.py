@@ -84,7 +84,7 @@ def test_list_names_everything():
     for word in ("iteration-complexity", "smoke", "cpu", "45m", "150m", "adamw", "pydoc-topics", "c4"):
         assert word in out.stdout
     from benchmark.data.corpus import stdlib_corpus
-    from benchmark.spec.workloads import get_workload
+    from benchmark.workload.presets import get_workload
 
     # a preset as a run without --data uses it: the version and targets calibrated on the embedded corpus
     for preset in ("smoke", "cpu"):
@@ -108,7 +108,7 @@ def test_smoke_suite_end_to_end(tmp_path, text_data):
     assert (tuned["reason"] == "grid").sum() == 6 and tuned["reason"].str.startswith(("grid", "extension")).all()
     assert runs["status"].isin(["reached", "budget", "pruned"]).all()
     from benchmark.data.corpus import resolve_corpus
-    from benchmark.spec.workloads import get_workload
+    from benchmark.workload.presets import get_workload
 
     corpus = resolve_corpus(text_data, None, True)
     # shipped targets, or those the run calibrated first (another Python's standard library)

@@ -61,7 +61,7 @@ def test_the_bracket_is_the_two_evaluations_around_the_crossing():
 
 @given(st.floats(0.1, 59.9))
 def test_the_cpu_evaluation_grid_resolves_every_count_to_a_step_below_30_and_5_percent_above(count):
-    from benchmark.spec.workloads import PRESETS
+    from benchmark.workload.presets import PRESETS
 
     grid = PRESETS["cpu"].resolution_grid()
     after = next(g for g in grid if g >= count)

@@ -23,7 +23,7 @@ from optimizers.interface import PASS_WEIGHTS, Backend, StepContext
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("method", "cli", "backends", "plugins", "scale", "results")
 # Where the code keeps what the pages state (issue 24's layout): update a module's name here when it moves.
-CODE = {"cli": "benchmark.cli", "workloads": "benchmark.spec.workloads", "targets": "benchmark.spec.targets",
+CODE = {"cli": "benchmark.cli", "workloads": "benchmark.workload.presets", "targets": "benchmark.workload.targets",
         "plan": "benchmark.sweep.plan", "calibrate": "benchmark.sweep.calibrate", "store": "benchmark.results.store",
         "record": "benchmark.results.record", "statistics": "benchmark.report.statistics",
         "batchfit": "benchmark.report.batchfit", "figures": "benchmark.report.figures",

@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.sweep.estimate import estimate, reads, rereads, tokens_available
 from benchmark.sweep.inputs import prepare_workload, resolve_workload
 from benchmark.sweep.plan import iteration_complexity
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import run_trial
 from optimizers import registry
@@ -48,7 +48,7 @@ def test_the_default_cpu_plan_reads_no_training_token_twice_and_a_tiny_corpus_wo
 @pytest.mark.parametrize(("name", "hparams", "seconds"), [("adamw", (), 0.12), ("gn", (("ls_batches", 1),), 0.50)])
 def test_gpu_hours_reproduce_the_h200_steps_they_are_based_on(name, hparams, seconds):
     """The time estimate's basis: at 45m, K=2, a step takes what one H200 measured (798ce7b)."""
-    from benchmark.spec.workloads import PRESETS
+    from benchmark.workload.presets import PRESETS
 
     trial = Trial("iteration-complexity", PRESETS["45m"], name, hparams, 2, 0, corpus="c4")
     per_step = estimate(trial)["gpu_hours"] * 3600 / PRESETS["45m"].max_steps

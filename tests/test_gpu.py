@@ -43,8 +43,8 @@ def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
     import warnings
 
     from benchmark.results.store import ResultsStore
-    from benchmark.spec.hardware import Hardware
     from benchmark.sweep.suite import run_suite
+    from benchmark.trial.hardware import Hardware
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

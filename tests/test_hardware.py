@@ -1,4 +1,4 @@
-"""Numerics settings (benchmark/spec/hardware.py): bf16 autocast (GN kept in fp32), torch.compile for
+"""Numerics settings (benchmark/trial/hardware.py): bf16 autocast (GN kept in fp32), torch.compile for
 first-order backends, both part of a run's identity."""
 
 import dataclasses
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import run_trial
 

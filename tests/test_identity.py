@@ -3,9 +3,9 @@
 import pytest
 
 from benchmark.data.corpus import corpus_from_path
-from benchmark.spec.workloads import Workload, get_workload
 from benchmark.sweep.plan import in_shard
 from benchmark.trial.identity import Trial
+from benchmark.workload.presets import Workload, get_workload
 
 
 @pytest.fixture

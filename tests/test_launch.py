@@ -11,7 +11,7 @@ import torch
 
 from benchmark.data.streams import StepDataset
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import RANK_VARIABLES, fit, is_worker_process, started_by_launcher
 from benchmark.trial.run import build_module, run_trial

@@ -73,10 +73,10 @@ def test_no_import_cycle_between_modules():
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
-# benchmark/ by folder: what each may never import. The harness stacks spec and data under results, the trial
-# on them, the sweep on the trial; the report reads records only, never the code that wrote them.
+# benchmark/ by folder: what each may never import. The harness stacks the workload and its data under the
+# results, the trial on them, the sweep on the trial; the report reads records only, never the code that wrote them.
 NEVER = {
-    "spec": {"data", "trial", "sweep", "results", "report"},
+    "workload": {"data", "trial", "sweep", "results", "report"},
     "data": {"trial", "sweep", "results", "report"},
     "results": {"data", "trial", "sweep", "report"},
     "trial": {"sweep", "report"},

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.data.streams import StepDataset
-from benchmark.spec.hardware import Hardware
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import fit
 from benchmark.trial.run import build_module

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from benchmark import BenchError
-from benchmark.spec.workloads import get_workload
 from benchmark.sweep.plan import in_shard, iteration_complexity, parse_shard, tuning_grid
+from benchmark.workload.presets import get_workload
 from optimizers import registry
 from optimizers.first_order.adamw import AdamW, AdamWHyper
 from optimizers.registry import register, unregister

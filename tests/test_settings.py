@@ -7,10 +7,10 @@ import pytest
 
 from benchmark import BenchError
 from benchmark.results.store import frames
-from benchmark.spec.workloads import get_workload
 from benchmark.sweep.plan import extension, iteration_complexity, tuning_grid
 from benchmark.sweep.settings import Settings, parse_settings
 from benchmark.trial.identity import Trial, variant
+from benchmark.workload.presets import get_workload
 from tests.helpers import synthetic_record
 from tests.test_cli import bench
 

@@ -14,9 +14,9 @@ import torch
 
 from benchmark import BenchError
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
-from benchmark.spec.workloads import PRESETS
 from benchmark.sweep.suite import run_suite
+from benchmark.trial.hardware import Hardware
+from benchmark.workload.presets import PRESETS
 from optimizers.first_order.adamw import AdamW, AdamWHyper
 from optimizers.registry import register, unregister
 from tests.helpers import kill_at_first_checkpoint, record_summary

@@ -1,4 +1,4 @@
-"""Calibrated targets (benchmark/spec/targets.py) and how a workload takes them (benchmark/spec/workloads.py): keyed
+"""Calibrated targets (benchmark/workload/targets.py) and how a workload takes them (benchmark/workload/presets.py): keyed
 by the corpus' content, never by its name alone."""
 
 import json
@@ -6,9 +6,9 @@ import json
 import pytest
 
 from benchmark import BenchError
-from benchmark.spec import targets
-from benchmark.spec.targets import calibrated_entry, load_targets, write_entry
-from benchmark.spec.workloads import PRESETS, get_workload
+from benchmark.workload import targets
+from benchmark.workload.presets import PRESETS, get_workload
+from benchmark.workload.targets import calibrated_entry, load_targets, write_entry
 
 
 def _entry(corpus_key: str, version: int, values) -> dict:

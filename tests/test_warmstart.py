@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import build_module
 from benchmark.trial.warmstart import ensure_warm_start, trial_start, warm_start_path

@@ -1,8 +1,8 @@
-"""Workloads (benchmark/spec/workloads.py): what a measurement holds fixed."""
+"""Workloads (benchmark/workload/presets.py): what a measurement holds fixed."""
 
 import dataclasses
 
-from benchmark.spec.workloads import PRESETS
+from benchmark.workload.presets import PRESETS
 
 
 def test_the_evaluation_grid_starts_at_zero_and_ends_at_the_budget():

@@ -21,7 +21,7 @@ from benchmark.report.tables import select_final, summary_table
 from benchmark.results.record import READABLE_SCHEMAS, read_record
 from benchmark.results.store import ResultsStore
 from benchmark.results.validate import record_problem
-from benchmark.spec.targets import load_targets, write_entry
+from benchmark.workload.targets import load_targets, write_entry
 
 _SCHEMAS = f"; this tool reads schema {', '.join(map(str, READABLE_SCHEMAS))}"
 

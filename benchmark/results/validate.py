@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmark.hashing import content_hash
 from benchmark.results.curves import steps_to_target
-from benchmark.spec.workloads import PRESETS, calibrated
+from benchmark.workload.presets import PRESETS, calibrated
 
 CODE_VERSION = re.compile(r"^\d+\.\d+\.\d+(\+[0-9a-f]{7,40}(\.dirty)?)?$")
 

@@ -2,7 +2,7 @@
 space, run to the full step budget with no target) at every K of the workload, over seeds; the tightest
 target is the loss that tuned AdamW reaches within the budget at *every* K (the worst of the per-K
 medians), so no batch size is censored by construction; looser targets sit at 25% and 50% of the way
-back to the initial loss. The result is written into ``benchmark/spec/targets.json`` under a new workload
+back to the initial loss. The result is written into ``benchmark/workload/targets.json`` under a new workload
 version, so records made against the old targets never mix with the new ones."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
-from benchmark.spec.targets import write_entry
-from benchmark.spec.workloads import Workload
 from benchmark.sweep.inputs import prepare_workload, resolve_workload, run_records
 from benchmark.sweep.plan import tuning_grid
 from benchmark.sweep.queue import run_trials
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
+from benchmark.workload.presets import Workload
+from benchmark.workload.targets import write_entry
 
 
 def final_loss(run: dict) -> float:
@@ -44,7 +44,7 @@ def calibration_trial_count(workload: Workload, seeds: int) -> int:
 def calibrate(preset: str, data: str | None, seeds: int, results, accelerator: str,
               targets_file: Path) -> dict:
     """Calibrate ``preset`` on ``data``: the trials' records under ``results``, the entry into
-    ``targets_file`` (a results folder's own; the shipped ``benchmark/spec/targets.json`` only when named)."""
+    ``targets_file`` (a results folder's own; the shipped ``benchmark/workload/targets.json`` only when named)."""
     base, corpus = resolve_workload(preset, data, local_targets=targets_file)
     w = replace(base, targets=(), targets_source="calibration run (no target)")
     prepared = prepare_workload(w, corpus)

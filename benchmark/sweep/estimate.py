@@ -10,9 +10,9 @@ import torch
 from benchmark.data.streams import training_tokens
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
-from benchmark.spec.workloads import Workload
 from benchmark.sweep.plan import EXTENSIONS_PER_SIDE, in_shard
 from benchmark.trial.identity import Trial
+from benchmark.workload.presets import Workload
 from models.layout import model_layout
 from models.transformer import Transformer
 from optimizers import get_backend

@@ -9,7 +9,7 @@ from benchmark import BenchError, make_console
 from benchmark.data.corpus import HUB_CORPORA, Corpus, resolve_corpus
 from benchmark.data.tokens import PreparedData, prepare
 from benchmark.results.store import ResultsStore, failed, skipped_line
-from benchmark.spec.workloads import Workload, get_workload
+from benchmark.workload.presets import Workload, get_workload
 from optimizers import registry
 from optimizers.registry import UnknownBackend, get_backend
 

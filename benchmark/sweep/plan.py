@@ -19,9 +19,9 @@ import numpy as np
 from benchmark import BenchError
 from benchmark.hashing import content_hash
 from benchmark.results.curves import selection_key
-from benchmark.spec.workloads import Workload
 from benchmark.sweep.settings import Settings
 from benchmark.trial.identity import Trial
+from benchmark.workload.presets import Workload
 from optimizers import get_backend
 from optimizers.hyper import valid_values
 from optimizers.registry import make_hyper

@@ -21,8 +21,8 @@ from rich.progress import (
 from benchmark import make_console
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore, failed
-from benchmark.spec.hardware import Hardware
 from benchmark.sweep.ranks import Ranks
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import run_trial
 from benchmark.trial.warmstart import trial_start

@@ -19,8 +19,8 @@ from lightning.fabric.strategies import DDPStrategy
 from benchmark import BenchError
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.launch import quiet_lightning
 from benchmark.trial.run import run_trial
 

@@ -10,8 +10,6 @@ from benchmark import BenchError
 from benchmark.data.corpus import Corpus
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
-from benchmark.spec.workloads import Workload
 from benchmark.sweep.calibrate import calibrate, calibration_trial_count
 from benchmark.sweep.estimate import print_plan, rereads, tokens_available
 from benchmark.sweep.inputs import parse_optimizers, prepare_workload, resolve_workload, run_records
@@ -26,9 +24,11 @@ from benchmark.sweep.plan import (
 from benchmark.sweep.queue import console, run_trials
 from benchmark.sweep.ranks import Connection, follow
 from benchmark.sweep.settings import parse_settings
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import ddp_start_method, is_worker_process, started_by_launcher
 from benchmark.trial.warmstart import ensure_warm_start
+from benchmark.workload.presets import Workload
 from optimizers import get_backend
 
 CALIBRATION_SEEDS = 2

@@ -9,7 +9,7 @@ from typing import Any
 from benchmark.data.streams import MicroBatchStream, PackedSequences
 from benchmark.data.tokens import PreparedData
 from benchmark.hashing import content_hash
-from benchmark.spec.workloads import Workload
+from benchmark.workload.presets import Workload
 from optimizers import get_backend, make_hyper
 
 

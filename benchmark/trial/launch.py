@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
 
-from benchmark.spec.hardware import Hardware
+from benchmark.trial.hardware import Hardware
 
 # Set by launchers in the ranks they start: torchrun (RANK, GROUP_RANK, LOCAL_RANK), SLURM (SLURM_PROCID),
 # Lightning's launcher and a by-hand launch per node (NODE_RANK, LOCAL_RANK). All are zero in the first rank.

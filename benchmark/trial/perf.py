@@ -11,7 +11,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from benchmark.spec.hardware import Hardware
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.launch import fit
 from models.layout import build_backend, model_layout
 from models.lightning import BenchModule

@@ -12,9 +12,9 @@ import torch
 from benchmark.data.streams import PackedSequences, StepDataset, validation_batches
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.trial.callbacks import Evaluation, ResumeCheckpoints, StepProgress, restore
 from benchmark.trial.checkpoint import Checkpoint
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import ddp_start_method, fit, is_worker_process
 from benchmark.trial.loggers import MetricsToLogger, make_logger

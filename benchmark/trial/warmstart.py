@@ -11,12 +11,12 @@ from benchmark.data.tokens import PreparedData
 from benchmark.files import cache_root
 from benchmark.hashing import content_hash
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
-from benchmark.spec.workloads import Workload
 from benchmark.trial.checkpoint import Checkpoint, cpu_state
+from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import fit
 from benchmark.trial.run import build_module
+from benchmark.workload.presets import Workload
 
 
 def warm_start_path(workload: Workload, data: PreparedData, seed: int) -> Path | None:

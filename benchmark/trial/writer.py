@@ -20,8 +20,8 @@ from benchmark.files import atomic_write
 from benchmark.results.curves import crossing, steps_to_target
 from benchmark.results.record import SCHEMA_VERSION, code_version, read_record
 from benchmark.results.store import ResultsStore
-from benchmark.spec.hardware import Hardware
 from benchmark.trial.callbacks import Evaluation
+from benchmark.trial.hardware import Hardware
 from optimizers import get_backend
 from optimizers.interface import Costs
 

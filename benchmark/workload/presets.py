@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmark import BenchError
 from benchmark.hashing import content_hash
-from benchmark.spec.targets import calibrated_entry
+from benchmark.workload.targets import calibrated_entry
 from models.transformer import ModelConfig, model_config
 
 

@@ -1,4 +1,4 @@
-"""Calibrated targets (``bench calibrate``), versioned in ``benchmark/spec/targets.json``: per preset and corpus,
+"""Calibrated targets (``bench calibrate``), versioned in ``benchmark/workload/targets.json``: per preset and corpus,
 the target losses, the workload version they belong to, the corpus they were calibrated on (its name
 and content fingerprint) and the command that produced them. A results folder may hold its own
 ``targets.json`` (what ``bench run`` calibrated for a corpus that ships none)."""

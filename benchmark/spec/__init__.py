@@ -1,2 +1,0 @@
-"""What a measurement holds fixed: workloads (presets, their targets and budgets), the calibrated targets file,
-and the hardware a run asks for."""
