@@ -93,6 +93,9 @@ def run(
     logger: Annotated[str, typer.Option(help="per-step metrics besides the records: csv, tensorboard, wandb or none")] = "csv",
     grid: Annotated[list[str] | None, typer.Option(
         help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
+    workload: Annotated[list[str] | None, typer.Option(
+        "--workload", help="change a field of the preset, e.g. max_steps=8 or ks=1,4 (repeatable; a workload of "
+                           "its own name, never merged into a leaderboard)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.sweep.queue import failure_summary
@@ -111,7 +114,7 @@ def run(
         check_logger(logger)
         records = run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data,
                             results=results, hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget,
-                            prune=prune, sets=set_ or [], grids=grid or [])
+                            prune=prune, sets=set_ or [], grids=grid or [], workload_items=workload or [])
     except BenchError as exc:
         _fail(str(exc))
     except TrialFailed as exc:  # several processes: the first failure ends the sweep

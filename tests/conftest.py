@@ -38,6 +38,34 @@ def enwiki() -> Path:
     return ENWIKI
 
 
+BYTE_EOS = 256  # documents end with this id; bytes are ids 0..255
+
+
+@pytest.fixture(scope="session")
+def token_data(tmp_path_factory):
+    """The smoke workload's data for the fast tier: real text (the embedded corpus) as packed token files, each
+    byte its own token and each document ended by ``BYTE_EOS``, as ``prepare`` writes them but without training a
+    tokenizer. The end-to-end tier reads ``smoke_data``, prepared the way a run prepares it."""
+    import numpy as np
+
+    from benchmark.data.corpus import load_texts, resolve_corpus
+    from benchmark.data.tokens import PreparedData, token_dtype
+    from benchmark.hashing import file_hash
+    from benchmark.workload.presets import get_workload
+
+    w = get_workload("smoke")
+    corpus = resolve_corpus("python-stdlib", None, True)
+    folder = tmp_path_factory.mktemp("byte-tokens")
+    paths = {}
+    for split, chars in (("train", 600_000), ("validation", 100_000)):
+        docs = load_texts(corpus, split, chars)
+        ids = np.concatenate([np.append(np.frombuffer(d.encode(), np.uint8), BYTE_EOS) for d in docs])
+        paths[split] = folder / f"{split}.bin"
+        ids.astype(token_dtype(w.vocab_size)).tofile(paths[split])
+    info = {"cache_key": "bytes", "tokenizer": "bytes", "tokens_sha256": file_hash(*paths.values())}
+    return w, PreparedData(corpus, w.vocab_size, "", str(paths["train"]), str(paths["validation"]), info)
+
+
 @pytest.fixture(scope="session")
 def smoke_data(text_data):
     """The smoke workload's prepared data on real text."""

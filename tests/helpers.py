@@ -1,15 +1,46 @@
-"""Small builders shared by the backend tests: a tiny model on real text and a step context."""
+"""Small builders shared by the tests: the command line in this process or in a child, a tiny model on real
+text and a step context, generated records."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
 import time
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
 
 from benchmark.results.store import ResultsStore
 from benchmark.testing import Drawer, backend_for, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
+
+
+def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``bench ARGS`` through the console script's entry point (``benchmark.cli.main``), in this process: its exit
+    status and what it printed, as a child's would be. A fresh warnings registry, so that a warning shows in every
+    call as it would in every process."""
+    from benchmark.cli import main
+
+    out, err, formatwarning = io.StringIO(), io.StringIO(), warnings.formatwarning
+    with mock.patch.dict(os.environ, env or {}), mock.patch.object(sys, "argv", ["bench", *args]), \
+            warnings.catch_warnings(), redirect_stdout(out), redirect_stderr(err):
+        warnings.simplefilter("default")
+        try:
+            code = main()
+        finally:
+            warnings.formatwarning = formatwarning  # main() sets its one-line format for the process
+    return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())
+
+
+def bench_process(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``bench ARGS`` as a child process: where the process itself is under test (its plugins, signals)."""
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=900)
 
 
 def kill_at_first_checkpoint(proc, results, kill) -> str:

@@ -15,8 +15,8 @@ def test_the_built_ins_are_registered():
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
-def test_a_built_in_backend_passes_the_plugin_contract(name, smoke_data):
-    check_backend(get_backend(name), smoke_data[1])
+def test_a_built_in_backend_passes_the_plugin_contract(name, token_data):
+    check_backend(get_backend(name), token_data[1])
 
 
 def test_gauss_newton_is_not_an_accumulation_method():

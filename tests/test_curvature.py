@@ -9,8 +9,8 @@ from tests.helpers import cat, dense_gauss_newton
 
 
 @pytest.fixture(scope="module")
-def setup(smoke_data):
-    return dense_gauss_newton(smoke_data[1])
+def setup(token_data):
+    return dense_gauss_newton(token_data[1])
 
 
 def _solve(s, delta, stages, objective="gn"):

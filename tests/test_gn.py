@@ -22,8 +22,8 @@ from tests.helpers import (
 
 
 @pytest.fixture(scope="module")
-def setup(smoke_data):
-    return dense_gauss_newton(smoke_data[1])
+def setup(token_data):
+    return dense_gauss_newton(token_data[1])
 
 
 def test_many_inner_steps_reach_the_damped_gauss_newton_solution(setup):

@@ -15,8 +15,8 @@ from benchmark.trial.run import build_module
 
 
 @pytest.fixture(scope="module")
-def trial(smoke_data):
-    w, data = smoke_data
+def trial(token_data):
+    w, data = token_data
     w = dataclasses.replace(w, name="host-test", ks=(2,), max_steps=3, targets=())
     return Trial("host-test", w, "gn", (("ls_batches", 1),), 2, 0, corpus=data.corpus.key()), data
 

@@ -10,8 +10,8 @@ from tests.helpers import SMALL, Drawer, T, V, context, dense_gauss_newton, tiny
 
 
 @pytest.fixture(scope="module")
-def setup(smoke_data):
-    return dense_gauss_newton(smoke_data[1])
+def setup(token_data):
+    return dense_gauss_newton(token_data[1])
 
 
 def test_candidates_halve_every_two_steps_and_may_include_rejection():

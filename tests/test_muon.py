@@ -9,8 +9,8 @@ from optimizers.partition import muon_split
 from tests.helpers import backend_for, context, real_batches, tiny_model
 
 
-def test_muon_update_is_orthogonal_on_hidden_matrices_and_the_adam_parts_move_the_rest(smoke_data):
-    _, data = smoke_data
+def test_muon_update_is_orthogonal_on_hidden_matrices_and_the_adam_parts_move_the_rest(token_data):
+    _, data = token_data
     model = tiny_model()
     cls = get_backend("muon")
     hp = make_hyper(cls, {"momentum": 0.0, "nesterov": False, "grad_clip": 0.0, "lr": 0.1})
@@ -33,17 +33,17 @@ def test_muon_update_is_orthogonal_on_hidden_matrices_and_the_adam_parts_move_th
             # torch's Muon scales the orthogonalised update by lr * sqrt(max(1, rows/cols))
             scale = 0.1 * max(1, update.shape[0] / update.shape[1]) ** 0.5
             sv = torch.linalg.svdvals(update / scale)
-            if name.endswith(("wq.weight", "wk.weight")):
-                # QK-LayerNorm subtracts the mean over features: these gradients' rows sum to zero, so one
-                # direction has no gradient for Newton-Schulz to lift
-                sv = sv[:-1]
-            # Newton-Schulz (5 quintic steps) lands the bulk of the singular values in roughly [0.7, 1.2];
-            # the smallest directions of an ill-conditioned gradient are lifted less far
-            assert sv.max() < 1.3 and sv.min() > 0.3 and 0.7 < sv.median() < 1.2, (name, sv)
+            grad_sv = torch.linalg.svdvals(p.grad.double())  # no momentum, no clipping: the update's own gradient
+            # Newton-Schulz (5 quintic steps) lands the bulk of the singular values in roughly [0.7, 1.2]; it lifts
+            # the directions of an ill-conditioned gradient less far the smaller they are (QK-LayerNorm leaves one
+            # direction of wq and wk with no gradient at all), so every direction of at least a tenth of the
+            # gradient's largest is held to it, whatever the text
+            bulk = sv[grad_sv >= 0.1 * grad_sv[0]]
+            assert sv.max() < 1.3 and bulk.min() > 0.3 and 0.7 < sv.median() < 1.2, (name, sv, grad_sv)
 
 
-def test_gradients_are_clipped_per_chain(smoke_data):
-    _, data = smoke_data
+def test_gradients_are_clipped_per_chain(token_data):
+    _, data = token_data
     model = tiny_model()
     cls = get_backend("muon")
     backend = backend_for(cls, model, make_hyper(cls, {"grad_clip": 1e-3}), 10)

@@ -13,7 +13,7 @@ import pytest
 
 from benchmark.testing import check_backend
 from optimizers.first_order.adamw import AdamW, AdamWHyper
-from tests.test_cli import bench
+from tests.helpers import bench_process
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "optbench-lion"
 
@@ -31,22 +31,22 @@ def installed(tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 def test_an_installed_plugin_is_listed_runs_the_contract_and_a_sweep(installed, tmp_path, text_data):
-    listed = bench("list", env=installed)
+    listed = bench_process("list", env=installed)
     assert listed.returncode == 0 and "lion" in listed.stdout and "(plugin: optbench-lion)" in listed.stdout
     own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                          capture_output=True, text=True, env={**os.environ, **installed}, timeout=900)
     assert own.returncode == 0, own.stdout + own.stderr
     R = tmp_path / "R"
-    run = bench("run", "--preset", "smoke", "--optimizers", "adamw,lion", "--data", text_data, "--results", str(R),
+    run = bench_process("run", "--preset", "smoke", "--optimizers", "adamw,lion", "--data", text_data, "--results", str(R),
                 "--accelerator", "cpu", "--seeds", "1", "--tune-budget", "1", env=installed)
     assert run.returncode == 0, run.stderr
     assert "lion lr=0.0003 K=1 seed=0" in run.stderr and "lion lr=0.0003 K=4 seed=0" in run.stderr
-    rep = bench("report", "--results", str(R), "--out", str(tmp_path / "O"), env=installed)
+    rep = bench_process("report", "--results", str(R), "--out", str(tmp_path / "O"), env=installed)
     assert rep.returncode == 0, rep.stderr
     assert "| lion |" in (tmp_path / "O" / "leaderboard.md").read_text()
     # uninstalled: the built-ins work, and the report still reads the plugin's records
-    assert "lion" not in bench("list").stdout
-    again = bench("report", "--results", str(R), "--out", str(tmp_path / "O2"))
+    assert "lion" not in bench_process("list").stdout
+    again = bench_process("report", "--results", str(R), "--out", str(tmp_path / "O2"))
     assert again.returncode == 0 and "| lion |" in (tmp_path / "O2" / "leaderboard.md").read_text()
 
 
@@ -56,7 +56,7 @@ def test_a_broken_plugin_is_one_line_and_the_builtins_still_load(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[optbench.backends]\nghost = no_such_module:Ghost\n"
                                            "notabackend = os:path\n")
-    out = bench("list", env={"PYTHONPATH": str(tmp_path)})
+    out = bench_process("list", env={"PYTHONPATH": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     ghost = [line for line in lines if line.strip().startswith("ghost")]
@@ -97,8 +97,8 @@ class _Miscounted(AdamW):
         return super().expected_costs(model, hp, k + 1)
 
 
-def test_the_contract_catches_what_it_promises_to(smoke_data):
-    _, data = smoke_data
+def test_the_contract_catches_what_it_promises_to(token_data):
+    _, data = token_data
     check_backend(AdamW, data)
     with pytest.raises(AssertionError, match="restored from its state_dict took another step"):
         check_backend(_Forgetful, data)

@@ -7,8 +7,8 @@ import torch
 from benchmark.data.streams import MicroBatchStream, PackedSequences, StepDataset, validation_batches
 
 
-def test_microbatch_order_is_a_function_of_the_seed(smoke_data):
-    w, d = smoke_data
+def test_microbatch_order_is_a_function_of_the_seed(token_data):
+    w, d = token_data
     seqs = PackedSequences(d.train_path, w.seq_len, d.vocab_size)
     a, b = MicroBatchStream(seqs, 8, seed=0), MicroBatchStream(seqs, 8, seed=0)
     c = MicroBatchStream(seqs, 8, seed=1)
@@ -30,8 +30,8 @@ def _rows(stream, n_batches):
     return out
 
 
-def test_warm_start_trial_and_draws_read_disjoint_sequences_until_the_corpus_is_exhausted(smoke_data):
-    w, d = smoke_data
+def test_warm_start_trial_and_draws_read_disjoint_sequences_until_the_corpus_is_exhausted(token_data):
+    w, d = token_data
     seqs = PackedSequences(d.train_path, w.seq_len, d.vocab_size)
     n, m = seqs.num_sequences, 8
     warm = MicroBatchStream(seqs, m, seed=0)
@@ -45,16 +45,16 @@ def test_warm_start_trial_and_draws_read_disjoint_sequences_until_the_corpus_is_
     assert draw.position(n) == n and train.position(n) == n + 5 * m  # beyond the corpus: a second pass
 
 
-def test_validation_set_is_fixed(smoke_data):
-    w, d = smoke_data
+def test_validation_set_is_fixed(token_data):
+    w, d = token_data
     seqs = PackedSequences(d.validation_path, w.seq_len, d.vocab_size)
     a = validation_batches(seqs, w.val_tokens, w.micro_batch)
     assert sum(b.shape[0] for b in a) == w.val_tokens // w.seq_len
     assert all(np.array_equal(x, y) for x, y in zip(a, validation_batches(seqs, w.val_tokens, w.micro_batch)))
 
 
-def test_a_step_holds_its_k_microbatches_and_each_rank_its_rows(smoke_data, monkeypatch):
-    w, d = smoke_data
+def test_a_step_holds_its_k_microbatches_and_each_rank_its_rows(token_data, monkeypatch):
+    w, d = token_data
     stream = MicroBatchStream(PackedSequences(d.train_path, w.seq_len, d.vocab_size), 8, seed=0)
     ds = StepDataset(stream, k=3, start=2, stop=5)
     assert len(ds) == 3

@@ -2,7 +2,9 @@
 
 import dataclasses
 
-from benchmark.workload.presets import PRESETS
+import pytest
+
+from benchmark.workload.presets import PRESETS, get_workload
 
 
 def test_the_evaluation_grid_starts_at_zero_and_ends_at_the_budget():
@@ -23,3 +25,17 @@ def test_paper_presets_share_everything_but_the_model():
     a, b = PRESETS["45m"].to_dict(), PRESETS["150m"].to_dict()
     assert {k for k in a if a[k] != b[k]} == {"name", "description", "model"}
     assert PRESETS["45m"].model_config().d_model == 512 and PRESETS["150m"].model_config().n_layers == 12
+
+
+def test_a_changed_workload_is_a_workload_of_its_own_name():
+    from benchmark import BenchError
+    from benchmark.workload.presets import overridden
+
+    smoke = get_workload("smoke")
+    small = overridden(smoke, ["max_steps=8", "ks=1,4", "targets=6,5.5", "train_chars=none"])
+    assert (small.max_steps, small.ks, small.targets, small.train_chars) == (8, (1, 4), (6.0, 5.5), None)
+    assert small.name == "smoke[ks=1/4,max_steps=8,targets=6.0/5.5,train_chars=None]" and small.key() != smoke.key()
+    assert small.targets_source.endswith("targets set by --workload")
+    assert overridden(smoke, []) is smoke
+    with pytest.raises(BenchError, match="expects key=value"):
+        overridden(smoke, ["max_steps"])

@@ -5,6 +5,8 @@ reads against those the corpus holds, and a rough peak memory per device from ea
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from benchmark.data.streams import training_tokens
@@ -16,6 +18,7 @@ from benchmark.workload.presets import Workload
 from models.layout import model_layout
 from models.transformer import Transformer
 from optimizers import get_backend
+from optimizers.layout import ModelLayout
 
 # The sustained rate of each backend family in this module's FLOP count (2 x parameters x tokens per
 # forward-equivalent pass), measured on one H200 at 45m (fp32, TF32 matmuls, micro-batch 32x1024,
@@ -35,17 +38,23 @@ BLOCK_ACTIVATIONS = 20
 ATTENTION_SCORE_COPIES = 3
 
 
+@functools.cache
+def _shape(cfg, seq_len: int) -> tuple[int, ModelLayout]:
+    """(parameters, layout) of the model ``cfg`` describes, built once on the meta device (no weights)."""
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    return model.num_parameters(), model_layout(model, seq_len)
+
+
 def estimate(trial: Trial, devices: int = 1) -> dict:
     """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
     peak memory per device (fp32; checked against one H200 measurement at 45m: AdamW 17 GiB measured
     vs 19 estimated, GN 41 vs 45, micro-batch 32x1024)."""
     w = trial.workload
     cfg = w.model_config()
-    with torch.device("meta"):
-        model = Transformer(cfg)
-    n_params = model.num_parameters()
+    n_params, layout = _shape(cfg, w.seq_len)
     cls, hp = get_backend(trial.optimizer), trial.hyper()
-    fe = cls.expected_costs(model_layout(model, w.seq_len), hp, trial.k).forward_equivalents * w.max_steps
+    fe = cls.expected_costs(layout, hp, trial.k).forward_equivalents * w.max_steps
     micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
     rows = w.micro_batch / devices * w.seq_len  # tokens per micro-batch on one device
     act = rows * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + cls.memory.logit_copies * cfg.vocab_size)

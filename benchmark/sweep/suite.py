@@ -28,7 +28,7 @@ from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.launch import ddp_start_method, is_worker_process, started_by_launcher
 from benchmark.trial.warmstart import ensure_warm_start
-from benchmark.workload.presets import Workload
+from benchmark.workload.presets import Workload, get_workload, overridden
 from optimizers import get_backend
 
 CALIBRATION_SEEDS = 2
@@ -37,10 +37,11 @@ CALIBRATION_SEEDS = 2
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, hw: Hardware | None = None,
     dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET, prune: bool = True,
-    sets: list[str] | tuple = (), grids: list[str] | tuple = (),
+    sets: list[str] | tuple = (), grids: list[str] | tuple = (), workload_items: list[str] | tuple = (),
 ) -> list[dict]:
     """Plan the suite and run every trial of it (of this shard) that has no record yet; the new records.
-    ``sets``/``grids``: settings from the command line (``benchmark.settings``)."""
+    ``sets``/``grids``: settings from the command line (``benchmark.sweep.settings``); ``workload_items``: the
+    preset's fields changed (``benchmark.workload.presets.overridden``)."""
     hw = hw or Hardware()
     get_suite(suite)
     names = parse_optimizers(optimizers)
@@ -49,14 +50,17 @@ def run_suite(
     if hw.multi_process and single:
         raise BenchError(f"{', '.join(single)} do(es) not declare DDP support (Backend.ddp): run with one process")
     part = parse_shard(shard)
+    overridden(get_workload(preset), list(workload_items))  # a bad --workload fails here, before any corpus is read
     store = ResultsStore(results)
-    workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
+    preset_workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
+    workload = overridden(preset_workload, list(workload_items))
     run_records(store, warn=True)  # says which files of the folder cannot be used, once
     # Ranks launched as separate programs (by Lightning from this command, torchrun, SLURM): rank 0 runs the
-    # sweep below and sends each trial to the others, which only follow (see benchmark.ranks).
+    # sweep below and sends each trial to the others, which only follow (see benchmark.sweep.ranks).
     launched = hw.multi_process and ddp_start_method() == "popen"
     if workload.targets_source == "uncalibrated" and not (launched and is_worker_process()):
-        workload = _calibrate_first(workload, data, corpus, store, hw, dry_run)
+        calibrated = _calibrate_first(preset_workload, data, corpus, store, hw, dry_run)
+        workload = overridden(calibrated, list(workload_items))
 
     def plan():
         return iteration_complexity(workload, names, seeds, run_records(store), tune_budget, corpus.key(),

@@ -3,7 +3,7 @@ or the command line. A workload's ``version`` changes whenever anything that mov
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from benchmark import BenchError
@@ -203,6 +203,50 @@ def calibrated(preset: Workload, corpus_key: str | None, local_targets: Path | N
             return replace(preset, version=entry["version"], targets=tuple(entry["targets"]),
                            targets_source=f"calibrated {entry['calibrated_at']} on {corpus_key}: {entry['command']}")
     return preset
+
+
+# What ``--workload KEY=VALUE`` may not change: what names a definition, rather than defines it.
+FIXED_FIELDS = ("name", "version", "description", "targets_source")
+
+
+def overridden(workload: Workload, items: list[str]) -> Workload:
+    """``workload`` with the fields ``items`` ("key=value", a comma list for a tuple, "none" for an absent
+    limit) set, each typed by the field's current value; its name says what changed (``smoke[max_steps=8]``), so
+    that its run ids, its report rows and its records never pass for the preset's (nor enter a leaderboard,
+    whose merge knows presets only). A bad key or value is a one-line error."""
+    changes: dict = {}
+    for item in items:
+        key, sep, text = (part.strip() for part in item.partition("="))
+        if not (sep and key and text):
+            raise BenchError(f"--workload expects key=value, got {item!r}")
+        if key not in {f.name for f in fields(Workload)} or key in FIXED_FIELDS:
+            valid = [f.name for f in fields(Workload) if f.name not in FIXED_FIELDS]
+            raise BenchError(f"--workload: {key!r} is not a workload setting; valid: {', '.join(valid)}")
+        changes[key] = _typed(key, getattr(workload, key), text)
+    if not changes:
+        return workload
+    label = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}={'/'.join(map(str, v))}"
+                     for k, v in sorted(changes.items()))
+    source = workload.targets_source + ("; targets set by --workload" if "targets" in changes else "")
+    return replace(workload, **changes, name=f"{workload.name}[{label}]", targets_source=source)
+
+
+def _typed(key: str, current, text: str):
+    """``text`` as the type of ``current`` (a tuple of them for a comma list), or a one-line error."""
+    try:
+        if isinstance(current, tuple):
+            kind = type(current[0]) if current else float
+            return tuple(kind(v) for v in text.split(","))
+        if text.lower() == "none" and (current is None or key.endswith("_chars")):
+            return None
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        return type(current)(text) if current is not None else int(text)
+    except ValueError:
+        like = ",".join(map(str, current)) if isinstance(current, tuple) else current
+        raise BenchError(f"--workload {key}={text}: expected a value like {like}") from None
 
 
 def get_workload(name: str, corpus_key: str | None = None, local_targets: Path | None = None) -> Workload:
