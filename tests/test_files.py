@@ -25,6 +25,7 @@ atomic_write(sys.argv[1], write)
 """
 
 
+@pytest.mark.slow
 def test_a_writer_killed_between_write_and_rename_leaves_the_old_file(tmp_path):
     target, ready = tmp_path / "record.json", tmp_path / "ready"
     atomic_write(target, "old record")

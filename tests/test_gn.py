@@ -1,6 +1,8 @@
 """The Gauss-Newton backends (optimizers/gauss_newton/backends.py): the inner solver reaches the damped Gauss-Newton solution,
 and an outer step counts its passes and lands where its line search says, on real text."""
 
+import math
+
 import pytest
 import torch
 
@@ -28,14 +30,17 @@ def setup(token_data):
 
 def test_many_inner_steps_reach_the_damped_gauss_newton_solution(setup):
     s = setup
-    lam = 0.05
+    lam = 0.5
     eig_max = torch.linalg.eigvalsh(s["G"]).max().item()
+    # Gradient descent at step 1/(L + λ) contracts the error by at most 1 - λ/(L + λ) a step (G is rank-deficient:
+    # its smallest eigenvalue is 0): enough steps for 1e-9, checked at 1e-6
+    steps = math.ceil(math.log(1e-9) / math.log(1 - lam / (eig_max + lam)))
     model = tiny_model(dtype=torch.float64, **SMALL)
     cls = get_backend("gn")
     hp = make_hyper(cls, dict(inner_optimizer="sgd", lr=1.0 / (eig_max + lam), inner_schedule="constant",
                               inner_clip=0.0, damping=lam, ls_range=1))
     backend = backend_for(cls, model, hp, 1)
-    backend.step(context(model, [s["batch"]] * 3000, None))
+    backend.step(context(model, [s["batch"]] * steps, None))
     delta = torch.cat([p.detach().flatten() for p in model.parameters()]) - s["flat"]
     ref = -torch.linalg.solve(s["G"] + lam * torch.eye(len(s["flat"]), dtype=torch.float64), s["grad"])
     assert ((delta - ref).norm() / ref.norm()).item() < 1e-6

@@ -50,6 +50,7 @@ def test_an_installed_plugin_is_listed_runs_the_contract_and_a_sweep(installed, 
     assert again.returncode == 0 and "| lion |" in (tmp_path / "O2" / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_is_one_line_and_the_builtins_still_load(tmp_path):
     dist = tmp_path / "broken_plugin-0.1.dist-info"
     dist.mkdir()
