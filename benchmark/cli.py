@@ -60,7 +60,6 @@ def run(
                            "its own name, never merged into a leaderboard)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
-    from benchmark.sweep.queue import failure_summary
     from benchmark.sweep.suite import run_suite
     from benchmark.trial.hardware import Hardware
     from benchmark.trial.loggers import check_logger
@@ -81,6 +80,13 @@ def run(
         _fail(str(exc))
     except TrialFailed as exc:  # several processes: the first failure ends the sweep
         records = [exc.record]
+    _exit_on_failures(records, results)
+
+
+def _exit_on_failures(records: list[dict], results: Path) -> None:
+    """One line for the trials that raised, and exit status 1; nothing when none did."""
+    from benchmark.sweep.queue import failure_summary
+
     line = failure_summary(records, results)
     if line:
         console.print(line, style="red", markup=False, highlight=False, soft_wrap=True)

@@ -43,14 +43,7 @@ def run_suite(
     ``sets``/``grids``: settings from the command line (``benchmark.sweep.settings``); ``workload_items``: the
     preset's fields changed (``benchmark.workload.presets.overridden``)."""
     hw = hw or Hardware()
-    get_suite(suite)
-    names = parse_optimizers(optimizers)
-    settings = parse_settings(list(sets), list(grids), names)
-    single = [n for n in names if not get_backend(n).ddp]
-    if hw.multi_process and single:
-        raise BenchError(f"{', '.join(single)} do(es) not declare DDP support (Backend.ddp): run with one process")
-    part = parse_shard(shard)
-    overridden(get_workload(preset), list(workload_items))  # a bad --workload fails here, before any corpus is read
+    names, settings, part = _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items)
     store = ResultsStore(results)
     preset_workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
     workload = overridden(preset_workload, list(workload_items))
@@ -87,6 +80,19 @@ def run_suite(
     finally:
         if ranks is not None:
             ranks.finish()
+
+
+def _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items):
+    """(optimizer names, their settings, the shard) from what the command line says, each checked before any
+    corpus is read or anything written: a bad one is a one-line BenchError."""
+    get_suite(suite)
+    names = parse_optimizers(optimizers)
+    settings = parse_settings(list(sets), list(grids), names)
+    single = [n for n in names if not get_backend(n).ddp]
+    if hw.multi_process and single:
+        raise BenchError(f"{', '.join(single)} do(es) not declare DDP support (Backend.ddp): run with one process")
+    overridden(get_workload(preset), list(workload_items))
+    return names, settings, parse_shard(shard)
 
 
 def _sweep(plan, prepared: PreparedData, store: ResultsStore, hw: Hardware, part, seeds: int, ranks,
