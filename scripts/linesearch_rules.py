@@ -17,6 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmark.report.frames import STEPS, run_frames, targets_in  # noqa: E402
+from benchmark.report.missing import as_inf  # noqa: E402
 from benchmark.report.tables import select_final  # noqa: E402
 from benchmark.results.store import ResultsStore  # noqa: E402
 from optimizers import get_backend, make_hyper  # noqa: E402
@@ -28,7 +30,7 @@ def agreement(records: list[dict]) -> None:
     lost = []
     for rec in records:
         run = rec["run"]
-        hp = make_hyper(get_backend(run["backend"] if "backend" in run else run["optimizer"]),
+        hp = make_hyper(get_backend(run["optimizer"]),
                         {k: run["hparams"][k] for k in run["overrides"]})
         cands = candidates(hp.ls_range, hp.ls_reject)
         for step in rec["steps"]:
@@ -51,17 +53,16 @@ def evaluated(records: list[dict]) -> str:
 
 
 def cells(folder: Path) -> dict:
-    runs, _ = ResultsStore(folder).load()
+    runs, _ = run_frames(ResultsStore(folder).records()[0])
     runs = select_final(runs)
     final = runs[runs["final"]]
     out = {}
-    targets = sorted((c[len("steps_to_"):] for c in final.columns if c.startswith("steps_to_")), key=float)
-    for (opt, k), cell in final.groupby(["optimizer", "k"]):
+    targets = targets_in(final.columns)[::-1]
+    for (_, k), cell in final.groupby(["label", "k"]):  # a variant (gn[ls_rule=...]) against its backend's row
         ls = [c.get("forward", 0) for c in cell["costs"]]
-        out[(opt.split("[")[0], k)] = {
-            "setting": cell["hparam_overrides"].iloc[0],
-            "steps": {t: statistics.median(float("inf") if v != v else v for v in cell[f"steps_to_{t}"])
-                      for t in targets},
+        out[(cell["optimizer"].iloc[0], k)] = {
+            "setting": cell["setting"].iloc[0],
+            "steps": {t: statistics.median(as_inf(v) for v in cell[f"{STEPS}{t}"]) for t in targets},
             "forward_per_step": statistics.median(f / max(1, s) for f, s in zip(ls, cell["steps_run"])),
         }
     return out

@@ -3,7 +3,7 @@
     python scripts/readme_results.py REPORT "COMMAND" [--preset cpu] [--readme README.md]
 
 Between ``<!-- results:start -->`` and ``<!-- results:end -->`` it writes the report's headline (the
-``headline`` of ``leaderboard.json``), one compact table per workload of the preset at its tightest target
+``headline`` of ``leaderboard.json``), one compact table per setup of the preset at its tightest target
 (optimizer, K, median steps with interval, speedup over AdamW, compute to target; cells formatted as the
 report formats them), the speedup figure, copied to ``docs/results/speedup.png`` beside the README, and
 the line that says which command and which code version produced them. Nothing outside the markers
@@ -21,27 +21,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark.files import atomic_write  # noqa: E402
-from benchmark.report.headline import speedup_cell, steps_cell, tuning_text  # noqa: E402
-from benchmark.report.tables import fmt  # noqa: E402
+from benchmark.report.headline import fmt, speedup_cell, steps_cell, tuning_text  # noqa: E402
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FIGURE = Path("docs") / "results" / "speedup.png"  # relative to the README's folder
 
 
 def preset_rows(board: dict, preset: str) -> dict[str, list[dict]]:
-    """Per workload of ``preset`` (its label starts with "PRESET v"), its entries at its tightest target."""
+    """Per setup of ``preset`` (each version, corpus and numerics it was run with), its entries at its
+    tightest target."""
     rows: dict[str, list[dict]] = {}
     for entry in board["entries"]:
-        if entry["workload"].startswith(f"{preset} v"):
-            rows.setdefault(entry["workload"], []).append(entry)
-    return {w: [r for r in part if r["target"] == min(e["target"] for e in part)] for w, part in rows.items()}
+        if entry["workload"] == preset:
+            rows.setdefault(entry["setup"], []).append(entry)
+    return {s: [r for r in part if r["target"] == min(e["target"] for e in part)] for s, part in rows.items()}
 
 
 def table(rows: list[dict]) -> list[str]:
     lines = ["| optimizer | K | median steps [95% CI] | speedup vs AdamW [95% CI] | compute to target (fwd-equiv) |",
              "|---|---:|---|---|---:|"]
     for r in rows:
-        name = f"{r['optimizer']} ({tuning_text(r)})" if tuning_text(r) else r["optimizer"]
+        name = f"{r['label']} ({tuning_text(r)})" if tuning_text(r) else r["label"]
         lines.append(f"| {name} | {r['k']} | {steps_cell(r)} | {speedup_cell(r)} | "
                      f"{fmt(r['median_fwd_equiv'], '{:,.0f}')} |")
     return lines
@@ -54,10 +54,10 @@ def section(board: dict, preset: str, command: str) -> str:
         raise SystemExit(f"the report holds no results of preset {preset!r}")
     lines = []
     for item in board["headline"]:
-        if any(item["scene"].startswith(f"{workload}:") for workload in rows):
+        if any(item["scene"].startswith(f"{setup}:") for setup in rows):
             lines += [f"{item['scene']}:", "", *(f"- {finding}" for finding in item["findings"]), ""]
-    for workload, part in rows.items():
-        lines += [f"{workload}, steps to validation loss {part[0]['target']:g} at every K:", "", *table(part), ""]
+    for setup, part in rows.items():
+        lines += [f"{setup}, steps to validation loss {part[0]['target']:g} at every K:", "", *table(part), ""]
     versions = ", ".join(board["provenance"]["code_versions"])
     lines += [f"![Speedup over AdamW, paired intervals]({FIGURE.as_posix()})", "",
               f"Produced by `{command}` at commit `{versions}`."]

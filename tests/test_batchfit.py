@@ -12,9 +12,9 @@ def _runs(steps_by_k: dict[int, list[float]], optimizer: str = "gn") -> pd.DataF
     rows = []
     for k, steps in steps_by_k.items():
         for seed, s in enumerate(steps):
-            rows.append({"workload": "w", "workload_key": "x", "k": k, "optimizer": optimizer, "role": "seed",
-                         "seed": seed, "run_id": f"{optimizer}-{k}-{seed}", "tokens_per_step": 1000 * k,
-                         "hparam_overrides": {"lr": 0.1}, "lr": 0.1, "final_val_loss": 3.0, "status": "reached",
+            rows.append({"setup": "w", "workload": "w", "workload_key": "x", "k": k, "label": optimizer,
+                         "optimizer": optimizer, "role": "seed", "seed": seed, "run_id": f"{optimizer}-{k}-{seed}",
+                         "tokens_per_step": 1000 * k, "setting": {"lr": 0.1}, "lr": 0.1, "final_val_loss": 3.0, "status": "reached",
                          "steps_to_3": s})
     return pd.DataFrame(rows)
 
@@ -39,9 +39,9 @@ def test_a_backend_without_a_fit_is_named_with_why():
     steps = {2: [30.0, 31.0], 4: [16.0, 17.0], 8: [9.0, 10.0]}
     runs = pd.concat([_runs(steps), _runs({2: [20.0, 21.0]}, "muon"),  # ran at one batch size only
                       _runs({2: [20.0, 21.0], 4: [None, None], 8: [None, None]}, "soap")])  # reached at one
-    fits = batch_fits(runs, pd.DataFrame(columns=["run_id", "step"])).set_index("optimizer")
+    fits = batch_fits(runs, pd.DataFrame(columns=["run_id", "step"])).set_index("label")
     assert fits.loc["gn", "follows_model"] and pd.isna(fits.loc["gn", "why"]) and fits.loc["gn", "seeds"] == 2
     assert fits.loc["muon", "why"] == "ran at 1 of the 3 batch sizes" and not fits.loc["muon", "follows_model"]
     assert fits.loc["soap", "why"] == "its median reached the target at 1 of 3 batch sizes"
     only_one = batch_fits(_runs({2: [20.0, 21.0]}), pd.DataFrame(columns=["run_id", "step"]))
-    assert only_one.empty  # a workload run at one batch size: nothing to fit for anybody
+    assert only_one.empty  # a setup run at one batch size: nothing to fit for anybody

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmark.report.figures import FIGURES
+from benchmark.report.frames import run_frames
 from benchmark.results.store import ResultsStore
 
 
@@ -101,7 +102,7 @@ def test_smoke_suite_end_to_end(tmp_path, text_data):
             "--data", text_data, "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
-    runs, evals = ResultsStore(R).load()
+    runs, evals = run_frames(ResultsStore(R).records()[0])
     # 3 grid settings x 2 batch sizes, any extensions of a grid whose best sat at an edge, 1 seed rerun each
     tuned = runs[runs["role"] == "tune"]
     assert set(runs["k"]) == {1, 4} and len(tuned) >= 6 and (runs["role"] == "seed").sum() == 2

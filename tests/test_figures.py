@@ -92,12 +92,12 @@ def _ratio_kind(r: dict, prefix: str, value: str) -> str:
 def _expected(table, runs) -> dict[str, set[str]]:
     """The artists each figure must hold: every cell drawn as a value or marked censored."""
     exp = {name: set() for name in FIGURES}
-    tightest = table.groupby("workload")["target"].transform("min") == table["target"]
+    tightest = table.groupby("setup")["target"].transform("min") == table["target"]
     for r, tight in zip(table.to_dict("records"), tightest):
-        o, w, k, t, reached = r["optimizer"], r["workload"], r["k"], r["target"], not pd.isna(r["median_steps"])
+        o, w, k, t, reached = r["label"], r["setup"], r["k"], r["target"], not pd.isna(r["median_steps"])
         exp["steps_vs_target"].add(f"{'point' if reached else 'censored'}|{o}|{w}|{k}|{t:g}")
         exp["batch_scaling"].add(f"{'point' if reached else 'censored'}|{o}|{w}|{t:g}|{r['tokens_per_step']}")
-        group = set(table[(table.workload == w) & (table.k == k)].optimizer)
+        group = set(table[(table.setup == w) & (table.k == k)].label)
         if tight:
             exp["cost_to_target"].add(f"{'bar' if reached else 'censored'}|{o}|{w}|{k}|steps")
             if o != "adamw" and "adamw" in group:
@@ -106,10 +106,10 @@ def _expected(table, runs) -> dict[str, set[str]]:
             exp["oracle_gap"].add(f"{_ratio_kind(r, 'oracle_gap', 'point')}|{o}|{w}|{k}|{t:g}")
         exp["performance_profiles"].add(f"profile|{o}|steps")
     for r in runs[runs["final"]].to_dict("records"):
-        exp["loss_curves"].add(f"curve|{r['optimizer']}|{r['workload']}|{r['k']}")
+        exp["loss_curves"].add(f"curve|{r['label']}|{r['setup']}|{r['k']}")
     for r in runs[runs["role"] == "tune"].to_dict("records"):
-        exp["lr_sensitivity"].add(f"lr|1|{r['optimizer']}|{r['workload']}|{r['k']}")
-        exp["tuning_budget"].add(f"budget|{r['optimizer']}|{r['workload']}|{r['k']}")
+        exp["lr_sensitivity"].add(f"lr|1|{r['label']}|{r['setup']}|{r['k']}")
+        exp["tuning_budget"].add(f"budget|{r['label']}|{r['setup']}|{r['k']}")
     return exp
 
 
@@ -215,7 +215,7 @@ def test_every_figure_has_finite_axes_and_draws_every_cell(records, tmp_path_fac
         finish(fig)  # the legend, as saved
         _tick_labels_do_not_overlap(name, fig)
         _legend_shows_what_is_drawn(name, fig)
-        _colours_apart_from_the_references(name, fig, set(table["optimizer"]))
+        _colours_apart_from_the_references(name, fig, set(table["label"]))
     _no_censored_mark_on_the_speedup_side(figures["speedup"])
     _no_two_optimizers_on_one_spot(figures["lr_sensitivity"])
     plt.close("all")

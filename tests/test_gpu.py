@@ -42,6 +42,7 @@ def test_a_step_on_the_gpu_matches_the_cpu(name, pydoc_data):
 def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
     import warnings
 
+    from benchmark.report.frames import run_frames
     from benchmark.results.store import ResultsStore
     from benchmark.sweep.suite import run_suite
     from benchmark.trial.hardware import Hardware
@@ -50,6 +51,6 @@ def test_the_harness_runs_gauss_newton_on_the_gpu(tmp_path):
         warnings.simplefilter("ignore")
         run_suite("iteration-complexity", "smoke", "adamw,gn,layerwise-gn", 1, "pydoc-topics", tmp_path,
                   Hardware("gpu"), tune_budget=1)
-    runs, _ = ResultsStore(tmp_path).load()
+    runs, _ = run_frames(ResultsStore(tmp_path).records()[0])
     assert len(runs) >= 6 and runs["status"].isin(["reached", "budget", "pruned"]).all()
     assert all(d["type"] == "cuda" for d in runs["device"])

@@ -9,7 +9,7 @@ from benchmark.report.headline import headline, ratio_text, steps_text
 
 def _row(opt, steps, sp, sp_ci, fo, fo_ci, best="muon", family="first-order", edge=False, k=8, target=3.2, seeds=3,
          tuned=(3, 3)):
-    return {"workload": "w", "k": k, "target": target, "tokens_per_step": 8192, "optimizer": opt, "family": family,
+    return {"setup": "w", "k": k, "target": target, "tokens_per_step": 8192, "label": opt, "family": family,
             "setting": "lr=0.01", "seeds": seeds, "median_steps": steps,
             "steps_ci_low": None if steps is None or seeds < 2 else steps - 1,
             "steps_ci_high": None if steps is None or seeds < 2 else float("inf") if opt == "soap" else steps + 1,

@@ -13,7 +13,7 @@ def test_performance_profiles_count_cells_within_tau_of_the_best():
     # cell 1: a=10, b=15, c censored; cell 2: a=30, b=20, c=70; cell 3: nobody reaches it
     for target, values in ((3.0, {"a": 10, "b": 15, "c": None}), (2.0, {"a": 30, "b": 20, "c": 70}),
                            (1.0, {"a": None, "b": None, "c": None})):
-        rows += [{"workload": "w", "k": 1, "target": target, "optimizer": o, "median_steps": v}
+        rows += [{"setup": "w", "k": 1, "target": target, "label": o, "median_steps": v}
                  for o, v in values.items()]
     profiles, cells, unsolved = performance_profiles(pd.DataFrame(rows), "median_steps",
                                                      taus=np.array([1.0, 1.5, 3.0, 4.0]))
@@ -25,7 +25,7 @@ def test_performance_profiles_count_cells_within_tau_of_the_best():
 
 def test_tuning_curves_keep_the_best_so_far_in_the_order_trials_ran():
     runs = pd.DataFrame([
-        {"workload": "w", "k": 2, "optimizer": "o", "role": "tune", "run_id": r, "started_at": t, "status": s,
+        {"setup": "w", "k": 2, "label": "o", "role": "tune", "run_id": r, "started_at": t, "status": s,
          "targets": ["3.5", "3"], "steps_to_3": v}
         for r, t, s, v in (("x", 3.0, "reached", 12.0), ("y", 1.0, "diverged", None), ("z", 2.0, "reached", 20.0))])
     curve = tuning_curves(runs)

@@ -31,9 +31,9 @@ def test_report_writes_every_artifact_and_is_deterministic(smoke_results, tmp_pa
     assert md.index("## What was found") < md.index("steps to validation loss")
     assert "speedup vs AdamW" in md and "Critical batch size" in md and "| muon |" in md
     board = json.loads((a / "leaderboard.json").read_text())
-    assert board["schema"] == "optbench-leaderboard" and board["version"] == 1
+    assert board["schema"] == "optbench-leaderboard" and board["version"] == 2
     assert board["headline"][0]["findings"][0].startswith("**")
-    finals = [e for e in board["entries"] if e["optimizer"] == "adamw"]
+    finals = [e for e in board["entries"] if e["label"] == "adamw"]
     assert all(e["runs"] == 2 for e in finals)  # the selected setting over both seeds
 
 
@@ -96,7 +96,7 @@ def test_failures_are_listed_apart_and_incomplete_tuning_is_said(tmp_path):
     assert "| muon | 4 | lr=0.03 | 0 | tune | 3 | RuntimeError |" in failed and "diverge" not in failed.split("|")[-1]
     assert "| 4 | 4096 | adamw | lr=0.01 | 0 | " in md and " | 3 / 0 / 1 | " in md  # 4 runs: the failed one is none
     board = json.loads((tmp_path / "O" / "leaderboard.json").read_text())
-    assert [(f["optimizer"], f["seed"], f["step"], f["type"]) for f in board["failures"]] == [
+    assert [(f["label"], f["seed"], f["step"], f["type"]) for f in board["failures"]] == [
         ("adamw", 3, 7, "RuntimeError"), ("muon", 0, 3, "RuntimeError")]
     assert len(board["runs"]) == len(records)
     page = (tmp_path / "O" / "index.html").read_text()

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from benchmark import BenchError
-from benchmark.results.store import frames
+from benchmark.report.frames import run_frames
 from benchmark.sweep.plan import extension, iteration_complexity, tuning_grid
 from benchmark.sweep.settings import Settings, parse_settings
 from benchmark.trial.identity import Trial, variant
@@ -103,8 +103,8 @@ def test_the_report_shows_a_variant_as_a_row_of_its_own():
     b = synthetic_record("adamw", k=1, seed=0, rate=0.2)
     b["run"] |= {"run_id": b["run"]["run_id"] + "-v", "variant": variant("adamw", {"beta2": 0.99}, ["beta2"]),
                  "fixed": ["beta2"]}
-    runs, _ = frames([a, b])
-    assert set(runs["optimizer"]) == {"adamw", "adamw[beta2=0.99]"} and set(runs["backend"]) == {"adamw"}
+    runs, _ = run_frames([a, b])
+    assert set(runs["label"]) == {"adamw", "adamw[beta2=0.99]"} and set(runs["optimizer"]) == {"adamw"}
 
 
 @pytest.mark.slow

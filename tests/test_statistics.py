@@ -1,13 +1,16 @@
 """The report's statistics (benchmark/report/statistics.py): censored medians, intervals that need two seeds,
-paired speedups and their censored bounds, the critical-batch-size fit."""
+paired speedups and their censored bounds, the critical-batch-size fit; and what a missing value means to
+all of them (benchmark/report/missing.py)."""
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from benchmark.report.missing import as_float, as_inf, clean, is_missing
 from benchmark.report.statistics import (
     CENSORED_MEDIAN_RULE,
     MIN_SEEDS,
@@ -134,3 +137,15 @@ def test_paired_speedups_use_the_common_seeds_and_count_censored_runs_as_infinit
     assert point == 2.0 and lo == 0.0  # resamples with the censored seed twice: an infinite count
 
 
+def test_a_missing_value_is_one_thing_everywhere_and_a_censored_run_to_the_statistics():
+    for v in (None, float("nan"), np.nan, np.float32("nan"), pd.NA):
+        assert is_missing(v) and clean(v) is None and as_float(v) is None and as_inf(v) == math.inf, v
+    for v in (0, 0.0, -1.5, math.inf, np.float64(2.0), "", "x", {}, []):
+        assert not is_missing(v) and clean(v) is v, v
+    assert as_float(np.float64(2.5)) == 2.5 and type(as_float(np.int64(3))) is float
+    nan = float("nan")
+    assert censored_median([10.0, nan, nan]) is None and censored_median([10.0, 12.0, nan]) == 12.0
+    assert bootstrap_ci([10.0, 12.0, nan]) == bootstrap_ci([10.0, 12.0, None])
+    assert paired_speedup_ci({0: 10.0, 1: 12.0}, {0: 5.0, 1: nan}) == paired_speedup_ci({0: 10.0, 1: 12.0},
+                                                                                         {0: 5.0, 1: None})
+    assert fit_critical_batch([1, 2, 4], [30.0, nan, 10.0]) == fit_critical_batch([1, 4], [30.0, 10.0])

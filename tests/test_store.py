@@ -10,8 +10,9 @@ import pytest
 from helpers import as_schema_1, synthetic_record
 
 from benchmark import BenchError
+from benchmark.report.frames import run_frames
 from benchmark.results.record import SCHEMA_VERSION
-from benchmark.results.store import ResultsStore, frames, skipped_line
+from benchmark.results.store import ResultsStore, skipped_line
 
 
 def test_bad_records_are_skipped_and_counted(tmp_path):
@@ -80,7 +81,9 @@ def test_schema_1_records_are_read_as_schema_2(tmp_path):
     rec = store.read("old")
     assert rec["schema_version"] == SCHEMA_VERSION
     assert rec["run"]["overrides"] == ["lr"] and "lr" not in rec["run"] and "hparam_overrides" not in rec["run"]
-    runs, evals = frames(store.records()[0])
-    assert runs.loc[0, "hparam_overrides"] == {"lr": 0.01} and runs.loc[0, "lr"] == 0.01
+    runs, evals = run_frames(store.records()[0])
+    assert runs.loc[0, "setting"] == {"lr": 0.01} and runs.loc[0, "lr"] == 0.01
+    assert runs.loc[0, "steps_to_target"] == v1["run"]["steps_to_target"]  # stored fields under stored names
+    assert (runs.loc[0, "optimizer"], runs.loc[0, "label"], runs.loc[0, "setup"]) == ("adamw", "adamw", "cpu v7 · python-stdlib")
     assert runs.loc[0, "steps_to_5"] == v1["run"]["steps_to_target"]["5"] and evals.loc[0, "run_id"] == "old"
     assert json.loads((tmp_path / "runs" / "old.json").read_text()) == v1  # never rewritten

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from benchmark import BenchError
+from benchmark.report.frames import run_frames
 from benchmark.results.store import ResultsStore
 from benchmark.sweep.suite import run_suite
 from benchmark.trial.hardware import Hardware
@@ -50,7 +51,7 @@ def test_a_diverging_backend_is_recorded_and_the_sweep_goes_on(tmp_path, text_da
                   tune_budget=1)
     finally:
         unregister("explode")
-    runs, _ = ResultsStore(tmp_path).load()
+    runs, _ = run_frames(ResultsStore(tmp_path).records()[0])
     assert len(runs) == 4
     exploded = runs[runs["optimizer"] == "explode"]
     assert (exploded["status"] == "diverged").all()

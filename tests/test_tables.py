@@ -23,8 +23,8 @@ def test_speedups_over_adamw_the_best_first_order_method_and_the_oracle(tmp_path
     records = [synthetic_record(o, 4, s, rate=r * (1 + 0.05 * s), family="first-order" if o == "my-plugin" else None)
                for o, r in rates.items() for s in range(3)]
     table = _table(tmp_path, records)
-    assert list(table["optimizer"].iloc[:5]) == ["adamw", "muon", "soap", "gn", "my-plugin"]
-    tight = table[table.target == table.target.min()].set_index("optimizer")
+    assert list(table["label"].iloc[:5]) == ["adamw", "muon", "soap", "gn", "my-plugin"]
+    tight = table[table.target == table.target.min()].set_index("label")
     steps = tight["median_steps"]
     assert set(tight["best_first_order"]) == {"muon"}  # fewest steps of the first-order family (gn is not)
     assert tight.loc["gn", "speedup_vs_best_first_order"] == pytest.approx(steps["muon"] / steps["gn"])
@@ -40,17 +40,17 @@ def test_a_censored_cell_has_no_median_no_interval_and_no_speedup(tmp_path):
     records = [synthetic_record("adamw", 4, s, rate=0.2) for s in range(2)]
     records += [synthetic_record("muon", 4, s, rate=0.01) for s in range(2)]  # never reaches the targets
     table = _table(tmp_path, records)
-    muon = table[(table.optimizer == "muon")]
+    muon = table[(table.label == "muon")]
     assert muon["median_steps"].isna().all() and muon["steps_ci_high"].isna().all()
     assert muon["speedup_vs_adamw"].isna().all() and (muon["censored"] == 2).all()
-    assert table[table.optimizer == "adamw"]["oracle_gap"].isna().all()  # no gn: no oracle
+    assert table[table.label == "adamw"]["oracle_gap"].isna().all()  # no gn: no oracle
 
 
 def test_records_of_two_workloads_keep_their_own_targets(tmp_path):
     records = [synthetic_record("adamw", 4, 0, rate=0.2)]
     records += [synthetic_record("adamw", 4, 0, rate=0.2, targets=(3.9, 3.5), workload="other")]
     table = _table(tmp_path, records)
-    assert sorted(table.groupby("workload")["target"].apply(tuple).map(sorted).map(tuple)) == [
+    assert sorted(table.groupby("setup")["target"].apply(tuple).map(sorted).map(tuple)) == [
         (3.2, 3.4, 3.6), (3.5, 3.9)]
     assert table["median_steps"].notna().all() and not math.isnan(table["median_steps"].sum())
 
@@ -85,7 +85,7 @@ def test_a_failed_trial_is_never_selected_never_final_and_listed_apart(tmp_path)
 
 def test_one_seed_gives_a_value_no_interval_and_no_significance(tmp_path):
     table = _table(tmp_path, [synthetic_record("adamw", 4, 0, rate=0.1), synthetic_record("muon", 4, 0, rate=0.3)])
-    muon = table[table.optimizer == "muon"]
+    muon = table[table.label == "muon"]
     assert (table["seeds"] == 1).all() and muon["median_steps"].notna().all()
     assert table[["steps_ci_low", "steps_ci_high", "speedup_vs_adamw_ci_low", "speedup_vs_adamw_ci_high"]].isna().all().all()
     assert muon["speedup_vs_adamw"].notna().all() and (muon["speedup_vs_adamw_seeds"] == 1).all()
@@ -100,7 +100,7 @@ def test_incomplete_tuning_is_flagged_and_no_reference(tmp_path):
     records += [synthetic_record(o, 4, s, rate=r * (1 + 0.05 * s)) for o, r in (("muon", 0.2), ("soap", 0.15),
                                                                                 ("gn", 0.5)) for s in range(3)]
     table = _table(tmp_path, records)
-    tight = table[table.target == table.target.min()].set_index("optimizer")
+    tight = table[table.target == table.target.min()].set_index("label")
     adamw = tight.loc["adamw"]
     assert not adamw["tuning_complete"] and (adamw["tuning_trials"], adamw["tuning_planned"]) == (1, 3)
     assert adamw["median_steps"] > 0  # still shown, flagged
@@ -119,7 +119,7 @@ def test_a_censored_median_bounds_the_speedup_by_the_budget(tmp_path):
     records = [synthetic_record("adamw", 4, s, rate=0.2 + 0.01 * s) for s in range(2)]
     records += [synthetic_record("muon", 4, s, rate=0.01) for s in range(2)]  # never reaches the targets
     records += [synthetic_record("gn", 4, s, rate=0.5) for s in range(2)]
-    table = _table(tmp_path, records).set_index(["optimizer", "target"])
+    table = _table(tmp_path, records).set_index(["label", "target"])
     adamw = table.loc[("adamw", 3.2)]
     muon = table.loc[("muon", 3.2)]
     assert muon["speedup_vs_adamw_at_most"] == pytest.approx(adamw["median_steps"] / 30)

@@ -1,5 +1,4 @@
-"""The critical-batch fit of the report: ``S(B) = S_min (1 + B_noise / B)`` per (workload, target,
-optimizer) on the median steps at each batch size, with a seed-bootstrap interval for ``B_noise``; a
+"""The critical-batch fit of the report: ``S(B) = S_min (1 + B_noise / B)`` per (setup, target, label) on the median steps at each batch size, with a seed-bootstrap interval for ``B_noise``; a
 backend that gets no fit is named with the reason."""
 
 from __future__ import annotations
@@ -14,28 +13,29 @@ MIN_R2 = 0.9  # below this the steps do not follow S(B) = S_min (1 + B_noise / B
 
 
 def batch_fits(runs: pd.DataFrame, evals: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
-    """The fit per (workload, target, optimizer) with an interval for B_noise from resampling seeds (jointly
+    """The fit per (setup, target, label) with an interval for B_noise from resampling seeds (jointly
     across batch sizes: a seed is one warm start and one data order) and the seeds it rests on, its R² and
     residual, and whether the counts follow the model. A backend that gets no fit has its row all the
-    same, with ``why`` (None where it follows the model); a workload run at one batch size has no rows."""
+    same, with ``why`` (None where it follows the model); a setup run at one batch size has no rows."""
     runs = runs if "final" in runs else select_final(runs)
     long = per_run_targets(runs, evals)
     if long.empty:
         return pd.DataFrame()
-    sizes = long.groupby("workload")["k"].nunique()
-    rows = [_fit_row(part, int(sizes[workload]), n_boot) | {"workload": workload, "target": target, "optimizer": opt}
-            for (workload, target, opt), part in long.groupby(["workload", "target", "optimizer"], sort=True)
-            if sizes[workload] > 1]
+    sizes = long.groupby("setup")["k"].nunique()
+    rows = [_fit_row(part, int(sizes[setup]), n_boot) | {"setup": setup, "target": target, "label": label}
+            | {c: part[c].iloc[0] for c in ("workload", "optimizer")}
+            for (setup, target, label), part in long.groupby(["setup", "target", "label"], sort=True)
+            if sizes[setup] > 1]
     fits = pd.DataFrame(rows, columns=COLUMNS)
     if fits.empty:
         return fits
-    rank = {o: i for i, o in enumerate(ordered(fits["optimizer"]))}
-    return fits.sort_values(["workload", "target", "optimizer"], ascending=[True, False, True],
-                            key=lambda c: c.map(rank) if c.name == "optimizer" else c, ignore_index=True)
+    rank = {o: i for i, o in enumerate(ordered(fits["label"]))}
+    return fits.sort_values(["setup", "target", "label"], ascending=[True, False, True],
+                            key=lambda c: c.map(rank) if c.name == "label" else c, ignore_index=True)
 
 
-COLUMNS = ["workload", "target", "optimizer", "s_min", "b_noise", "r2", "rms_rel_residual", "points", "seeds",
-           "b_noise_ci_low", "b_noise_ci_high", "follows_model", "why"]
+COLUMNS = ["setup", "workload", "target", "label", "optimizer", "s_min", "b_noise", "r2", "rms_rel_residual",
+           "points", "seeds", "b_noise_ci_low", "b_noise_ci_high", "follows_model", "why"]
 
 
 def _fit_row(part: pd.DataFrame, sizes: int, n_boot: int) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmark.report.missing import as_float
 from benchmark.report.plotting import (
     REFERENCE,
     colour,
@@ -28,25 +29,20 @@ from benchmark.report.profiles import TAUS, performance_profiles
 from benchmark.report.tables import ordered
 
 
-def num(v) -> float | None:
-    """A table value as a float, None where it is missing or censored."""
-    return None if v is None or pd.isna(v) else float(v)
-
-
 def _groups(table: pd.DataFrame) -> list[tuple[str, int]]:
-    return sorted({(w, int(k)) for w, k in zip(table["workload"], table["k"])})
+    return sorted({(w, int(k)) for w, k in zip(table["setup"], table["k"])})
 
 
 def _tightest(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each workload's tightest target."""
-    tight = table.groupby("workload")["target"].transform("min")
+    """The rows of each setup's tightest target."""
+    tight = table.groupby("setup")["target"].transform("min")
     return table[table["target"] == tight]
 
 
 def _unknown_ratio(ax, x, r: dict, column: str, opt: str, gid: str) -> list:
     """Where a ratio has no value: the bound its censored side sets (△ at least, ▽ at most), or ? at 1 when
     there is none; the values drawn."""
-    at_least, at_most = num(r.get(f"{column}_at_least")), num(r.get(f"{column}_at_most"))
+    at_least, at_most = as_float(r.get(f"{column}_at_least")), as_float(r.get(f"{column}_at_most"))
     kind, y = ("at_least", at_least) if at_least is not None else (
         ("at_most", at_most) if at_most is not None else ("no_ratio", 1.0))
     mark(ax, kind, x, y, opt, gid)
@@ -59,11 +55,11 @@ def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel:
     drawn."""
     drawn = []
     for opt in opts:
-        rows = part[part.optimizer == opt].sort_values("target", ascending=False)
+        rows = part[part.label == opt].sort_values("target", ascending=False)
         xs, ys = [], []
         for r in rows.to_dict("records"):
             gid = f"{opt}|{panel}|{r['target']:g}"
-            y, lo, hi = num(r[column]), num(r[f"{column}_ci_low"]), num(r[f"{column}_ci_high"])
+            y, lo, hi = as_float(r[column]), as_float(r[f"{column}_ci_low"]), as_float(r[f"{column}_ci_high"])
             if y is None and ratio:
                 drawn += _unknown_ratio(ax, r["target"], r, column, opt, gid)
                 continue
@@ -89,12 +85,12 @@ def _target_axes(ax, part: pd.DataFrame, drawn: list, ylabel: str) -> None:
 
 
 def fig_steps_vs_target(table):
-    keys, nw = _groups(table), table["workload"].nunique()
+    keys, nw = _groups(table), table["setup"].nunique()
     fig, axes = panels(keys)
     for (w, k), ax in axes.items():
-        part = table[(table.workload == w) & (table.k == k)]
+        part = table[(table.setup == w) & (table.k == k)]
         part = part.assign(median_steps_ci_low=part["steps_ci_low"], median_steps_ci_high=part["steps_ci_high"])
-        drawn = _against_target(ax, part, "median_steps", ordered(part.optimizer), f"{w}|{k}")
+        drawn = _against_target(ax, part, "median_steps", ordered(part.label), f"{w}|{k}")
         _target_axes(ax, part, drawn, "steps to target")
         ax.set_title(panel_title(w, k, nw))
         if not drawn:
@@ -109,9 +105,9 @@ def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str, ratio:
     bound, ▽ at an upper one, ? at 1 for none."""
     drawn = [0.0]
     for i, opt in enumerate(opts):
-        r = part[part.optimizer == opt].iloc[0].to_dict()
-        y = num(r[column])
-        at_least = num(r.get(f"{column}_at_least"))
+        r = part[part.label == opt].iloc[0].to_dict()
+        y = as_float(r[column])
+        at_least = as_float(r.get(f"{column}_at_least"))
         if y is None and at_least is not None:  # the baseline never got there: a lower bound, open upwards
             ax.bar(i, at_least, color=colour(opt), alpha=0.35, hatch="//", gid=f"at_least|{opt}|{gid}")
             ax.annotate(f"≥{at_least:.1f}", xy=(i, 0.985), xycoords=("data", "axes fraction"),
@@ -121,7 +117,7 @@ def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str, ratio:
             continue
         if y is None and ratio:
             drawn += _unknown_ratio(ax, i, r, column, opt, f"{opt}|{gid}")
-            if num(r.get(f"{column}_at_most")) is not None:
+            if as_float(r.get(f"{column}_at_most")) is not None:
                 ax.annotate(f"≤{drawn[-1]:.2f}", xy=(i, drawn[-1]), xytext=(0, 7), textcoords="offset points",
                             ha="center", va="bottom", fontsize=8, color=colour(opt))
             continue
@@ -129,8 +125,8 @@ def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str, ratio:
             mark(ax, "censored", i, None, opt, f"{opt}|{gid}")
             continue
         ax.bar(i, y, color=colour(opt), alpha=0.85, gid=f"bar|{opt}|{gid}")
-        lo, hi = num(r.get(f"{column}_ci_low")), r.get(f"{column}_ci_high")
-        interval(ax, i, y, lo, None if pd.isna(hi) else hi, opt, f"ci|{opt}|{gid}", ls="none")
+        lo, hi = as_float(r.get(f"{column}_ci_low")), as_float(r.get(f"{column}_ci_high"))
+        interval(ax, i, y, lo, hi, opt, f"ci|{opt}|{gid}", ls="none")
         drawn += [y, lo, hi]
     ax.set_xticks(range(len(opts)), opts, rotation=30, ha="right")
     ax.set_xlim(-0.6, len(opts) - 0.4)
@@ -139,12 +135,12 @@ def _bars(ax, part: pd.DataFrame, column: str, opts: list[str], gid: str, ratio:
 
 def fig_speedup(table):
     tight = _tightest(table)
-    keys, nw = _groups(tight), tight["workload"].nunique()
+    keys, nw = _groups(tight), tight["setup"].nunique()
     fig, axes = panels(keys, sharey=False)
     for (w, k), ax in axes.items():
-        part = tight[(tight.workload == w) & (tight.k == k)]
-        opts = [o for o in ordered(part.optimizer) if o != "adamw"]
-        if "adamw" not in set(part.optimizer) or not opts:
+        part = tight[(tight.setup == w) & (tight.k == k)]
+        opts = [o for o in ordered(part.label) if o != "adamw"]
+        if "adamw" not in set(part.label) or not opts:
             say(ax, "no AdamW runs here:\nno speedup" if opts else "only AdamW here:\nno speedup", empty=True)
             ax.set_title(panel_title(w, k, nw))
             continue
@@ -159,15 +155,15 @@ def fig_speedup(table):
 
 
 def fig_oracle_gap(table):
-    keys, nw = _groups(table), table["workload"].nunique()
+    keys, nw = _groups(table), table["setup"].nunique()
     fig, axes = panels(keys)
     for (w, k), ax in axes.items():
-        part = table[(table.workload == w) & (table.k == k)]
+        part = table[(table.setup == w) & (table.k == k)]
         ax.set_title(panel_title(w, k, nw))
-        if "gn" not in set(part.optimizer):
+        if "gn" not in set(part.label):
             say(ax, "no full Gauss-Newton (gn)\nruns here: no oracle gap", empty=True)
             continue
-        others = [o for o in ordered(part.optimizer) if o != "gn"]
+        others = [o for o in ordered(part.label) if o != "gn"]
         drawn = [1.0, *_against_target(ax, part, "oracle_gap", others, f"{w}|{k}", ratio=True)]
         ax.axhline(1.0, color=colour("gn"), ls="--", lw=1, label="full GN")
         _target_axes(ax, part, drawn, "steps ÷ full GN's steps")
@@ -176,21 +172,21 @@ def fig_oracle_gap(table):
 
 
 def fig_batch_scaling(table, fits):
-    keys = sorted({(w, float(t)) for w, t in zip(table["workload"], table["target"])}, key=lambda x: (x[0], -x[1]))
-    nw = table["workload"].nunique()
+    keys = sorted({(w, float(t)) for w, t in zip(table["setup"], table["target"])}, key=lambda x: (x[0], -x[1]))
+    nw = table["setup"].nunique()
     fig, axes = panels(keys)
     for (w, t), ax in axes.items():
-        part = table[(table.workload == w) & (table.target == t)]
+        part = table[(table.setup == w) & (table.target == t)]
         drawn = []
-        for opt in ordered(part.optimizer):
-            for r in part[part.optimizer == opt].itertuples():
+        for opt in ordered(part.label):
+            for r in part[part.label == opt].itertuples():
                 gid = f"{opt}|{w}|{t:g}|{r.tokens_per_step}"
-                if num(r.median_steps) is None:
+                if as_float(r.median_steps) is None:
                     mark(ax, "censored", r.tokens_per_step, None, opt, gid)
                     continue
-                interval(ax, r.tokens_per_step, r.median_steps, num(r.steps_ci_low), num(r.steps_ci_high), opt,
+                interval(ax, r.tokens_per_step, r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high), opt,
                          f"point|{gid}", marker="o", ms=4, ls="none")
-                drawn += [r.median_steps, num(r.steps_ci_low), num(r.steps_ci_high)]
+                drawn += [r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high)]
             ax.plot([], [], marker="o", ls="-", color=colour(opt), label=opt)
             _fit_line(ax, fits, w, t, opt, part["tokens_per_step"])
         readable_log(ax, "x")
@@ -207,28 +203,28 @@ def fig_batch_scaling(table, fits):
     return fig
 
 
-def _fit_line(ax, fits, workload, target, opt, tokens) -> None:
+def _fit_line(ax, fits, setup, target, opt, tokens) -> None:
     if fits.empty:
         return
-    f = fits[(fits.workload == workload) & (fits.target == target) & (fits.optimizer == opt) & fits.follows_model]
+    f = fits[(fits.setup == setup) & (fits.target == target) & (fits.label == opt) & fits.follows_model]
     if len(f):
         B = np.geomspace(min(tokens) / 1.25, max(tokens) * 1.25, 50)
         r = f.iloc[0]
         ax.plot(B, r["s_min"] * (1 + r["b_noise"] / B), color=colour(opt), lw=1, alpha=0.7,
-                gid=f"fit|{opt}|{workload}|{target:g}")
+                gid=f"fit|{opt}|{setup}|{target:g}")
 
 
 def fig_cost_to_target(table):
     tight = _tightest(table)
     metrics = [("median_steps", "steps", "steps"), ("median_fwd_equiv", "fwd_equiv", "forward-equivalent passes"),
                ("median_seconds", "seconds", "wall seconds")]
-    nw = tight["workload"].nunique()
+    nw = tight["setup"].nunique()
     keys = [(w, k, m) for w, k in _groups(tight) for m in metrics]
     fig, axes = panels(keys, ncols=3, size=(4.6, 3.4))
     for (w, k, (col, ci, label)), ax in axes.items():
-        part = tight[(tight.workload == w) & (tight.k == k)]
+        part = tight[(tight.setup == w) & (tight.k == k)]
         part = part.assign(**{f"{col}_ci_low": part[f"{ci}_ci_low"], f"{col}_ci_high": part[f"{ci}_ci_high"]})
-        drawn = _bars(ax, part, col, ordered(part.optimizer), f"{w}|{k}|{ci}")
+        drawn = _bars(ax, part, col, ordered(part.label), f"{w}|{k}|{ci}")
         set_limits(ax, drawn, floor=0.0)
         ax.set(title=f"{panel_title(w, k, nw)}: {label} to {part.target.iloc[0]:g}")
     title(fig, "Cost to the tightest target: steps, compute and time (median, 95% interval)")

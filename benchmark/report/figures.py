@@ -18,6 +18,7 @@ from benchmark.report.cell_figures import (
     fig_speedup,
     fig_steps_vs_target,
 )
+from benchmark.report.frames import STEPS
 from benchmark.report.plotting import (
     REFERENCE,
     colour,
@@ -40,7 +41,7 @@ FIGURES = ("steps_vs_target", "speedup", "oracle_gap", "performance_profiles", "
 
 
 def _groups(runs: pd.DataFrame) -> list[tuple[str, int]]:
-    return sorted({(w, int(k)) for w, k in zip(runs["workload"], runs["k"])})
+    return sorted({(w, int(k)) for w, k in zip(runs["setup"], runs["k"])})
 
 
 def _own_targets(runs: pd.DataFrame) -> list[float]:
@@ -49,24 +50,24 @@ def _own_targets(runs: pd.DataFrame) -> list[float]:
 
 def fig_loss_curves(runs, evals):
     final = runs[runs["final"]]
-    df = evals.merge(final[["run_id", "workload", "optimizer", "k", "status"]], on="run_id")
-    keys, nw = _groups(final), final["workload"].nunique()
+    df = evals.merge(final[["run_id", "setup", "label", "k", "status"]], on="run_id")
+    keys, nw = _groups(final), final["setup"].nunique()
     fig, axes = panels(keys, sharey=False)
     for (w, k), ax in axes.items():
-        part = df[(df.workload == w) & (df.k == k)]
+        part = df[(df.setup == w) & (df.k == k)]
         start = finite(part.loc[part.step == part.step.min(), "val_loss"]) if len(part) else []
         drawn = []
-        for opt in ordered(part.optimizer):
-            g = part[part.optimizer == opt].replace([np.inf, -np.inf], np.nan).groupby("step")["val_loss"]
+        for opt in ordered(part.label):
+            g = part[part.label == opt].replace([np.inf, -np.inf], np.nan).groupby("step")["val_loss"]
             med, lo, hi = g.median(), g.min(), g.max()
             ax.plot(med.index, med.values, label=opt, color=colour(opt), gid=f"curve|{opt}|{w}|{k}")
             ax.fill_between(med.index, lo.values, hi.values, color=colour(opt), alpha=0.2)
             drawn += finite(lo.values)
-            diverged = final[(final.workload == w) & (final.k == k) & (final.optimizer == opt)
+            diverged = final[(final.setup == w) & (final.k == k) & (final.label == opt)
                              & (final.status == "diverged")]
             if len(diverged):
                 mark(ax, "diverged", med.index.max(), None, opt, f"{opt}|{w}|{k}")
-        targets = _own_targets(final[final.workload == w])
+        targets = _own_targets(final[final.setup == w])
         for t in targets:
             ax.axhline(t, color=REFERENCE, lw=0.8, ls="--", gid=f"reference|target|{t:g}")
         # from below the lowest loss to the warm start's loss: a diverging run does not stretch the axis
@@ -81,7 +82,7 @@ def fig_loss_curves(runs, evals):
 
 def _tightest_column(part: pd.DataFrame) -> str | None:
     targets = _own_targets(part)
-    return f"steps_to_{min(targets):g}" if targets else None
+    return f"{STEPS}{min(targets):g}" if targets else None
 
 
 _AT_THE_TOP = {"diverged": "diverged", "pruned": "pruned"}  # by status; any other: it did not reach the target
@@ -96,14 +97,14 @@ def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str, where) -> None:
 def fig_lr_sensitivity(runs):
     tune = runs[runs["role"] == "tune"]
     tune = tune if len(tune) else runs
-    groups, nw = _groups(tune), tune["workload"].nunique()
+    groups, nw = _groups(tune), tune["setup"].nunique()
     fig, axes = panels([(row, w, k) for row in (0, 1) for w, k in groups], ncols=len(groups), size=(4.8, 3.4))
     for (row, w, k), ax in axes.items():
-        part = tune[(tune.workload == w) & (tune.k == k)]
+        part = tune[(tune.setup == w) & (tune.k == k)]
         column = _tightest_column(part) if row == 0 else "final_val_loss"
-        values, opts = [], ordered(part.optimizer)
+        values, opts = [], ordered(part.label)
         for i, opt in enumerate(opts):
-            p = part[part.optimizer == opt].sort_values("lr")
+            p = part[part.label == opt].sort_values("lr")
             y = pd.to_numeric(p[column], errors="coerce") if column in p else pd.Series(np.nan, index=p.index)
             ok = np.isfinite(y) & ((p.status != "diverged") | (row == 0))
             gid = f"{row}|{opt}|{w}|{k}"
@@ -120,7 +121,7 @@ def fig_lr_sensitivity(runs):
         if row == 0:
             readable_log(ax)
         set_limits(ax, values, log=row == 0, default=(1.0, 10.0) if row == 0 else (0.0, 1.0))
-        steps_label = f"steps to {column.removeprefix('steps_to_')}" if row == 0 and column else "steps to target"
+        steps_label = f"steps to {column.removeprefix(STEPS)}" if row == 0 and column else "steps to target"
         ax.set(title=panel_title(w, k, nw) if row == 0 else "", xlabel="learning rate" if row else "",
                ylabel=steps_label if row == 0 else "validation loss at the run's end")
     title(fig, "Learning-rate sensitivity over every tuning run (marks at the top: runs with no value to "
@@ -132,16 +133,16 @@ def fig_tuning_budget(runs):
     curves = tuning_curves(runs)
     keys = _groups(curves) if len(curves) else []
     fig, axes = panels(keys)
-    nw = curves["workload"].nunique() if len(curves) else 0
+    nw = curves["setup"].nunique() if len(curves) else 0
     for key, ax in axes.items():
         if key is None:
             say(ax, "no tuning runs in these records", empty=True)
             continue
         w, k = key
-        part = curves[(curves.workload == w) & (curves.k == k)]
+        part = curves[(curves.setup == w) & (curves.k == k)]
         drawn = []
-        for opt in ordered(part.optimizer):
-            c = part[part.optimizer == opt]
+        for opt in ordered(part.label):
+            c = part[part.label == opt]
             y = c["best_steps"].where(np.isfinite(c["best_steps"]))
             ax.step(c["trial"], y, where="post", marker="o", ms=4, color=colour(opt), label=opt,
                     gid=f"budget|{opt}|{w}|{k}")

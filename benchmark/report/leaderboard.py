@@ -16,7 +16,8 @@ from pathlib import Path
 from benchmark import BenchError
 from benchmark.files import atomic_write, atomic_write_json
 from benchmark.report.batchfit import batch_fits
-from benchmark.report.render import failures, leaderboard_json, load
+from benchmark.report.frames import load
+from benchmark.report.render import failures, leaderboard_json
 from benchmark.report.tables import select_final, summary_table
 from benchmark.results.record import READABLE_SCHEMAS, read_record
 from benchmark.results.store import ResultsStore

@@ -22,8 +22,9 @@ from benchmark.report.headline import (
     tuning_cell,
     vs_best_cell,
 )
+from benchmark.report.missing import clean, is_missing
 from benchmark.report.statistics import CENSORED_MEDIAN_RULE
-from benchmark.report.tables import nan_none, provenance
+from benchmark.report.tables import provenance
 
 CAPTIONS = {
     "steps_vs_target": "Steps to each target (median over seeds, 95% interval) as the target tightens, per K.",
@@ -47,7 +48,7 @@ COLUMNS = [
     ("Target", lambda r: f"{r['target']:g}", lambda r: r["target"]),
     ("K", lambda r: str(r["k"]), lambda r: r["k"]),
     ("Tokens / step", lambda r: f"{r['tokens_per_step']:,}", lambda r: r["tokens_per_step"]),
-    ("Optimizer", lambda r: r["optimizer"], lambda r: r["optimizer"]),
+    ("Optimizer", lambda r: r["label"], lambda r: r["label"]),
     ("Setting", setting_cell, lambda r: r["setting"]),
     ("Tuning trials", tuning_cell, lambda r: r["tuning_trials"]),
     ("Steps [95% CI]", steps_cell, lambda r: _sortable(r["median_steps"])),
@@ -63,7 +64,7 @@ COLUMNS = [
     ("From (host · device · code)", lambda r: r["provenance"], lambda r: r["provenance"]),
 ]
 # the failed trials' table: (header, field)
-FAILURE_COLUMNS = [("Workload", "workload"), ("Optimizer", "optimizer"), ("K", "k"), ("Setting", "setting"),
+FAILURE_COLUMNS = [("Workload", "setup"), ("Optimizer", "label"), ("K", "k"), ("Setting", "setting"),
                    ("Seed", "seed"), ("Role", "role"), ("Step", "step"), ("Error", "type"), ("Message", "message"),
                    ("Log", "log")]
 
@@ -79,12 +80,11 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 
 
 def _sortable(v, censored: float = math.inf):
-    v = nan_none(v)
-    return censored if v is None else v
+    return censored if is_missing(v) else v
 
 
 def _number(v, spec: str) -> str:
-    return "censored" if nan_none(v) is None else spec.format(v)
+    return "censored" if is_missing(v) else spec.format(v)
 
 
 def _table(part: pd.DataFrame) -> str:
@@ -127,7 +127,7 @@ def _failures(failed: pd.DataFrame) -> str:
 
 
 def _shown(v) -> str:
-    v = nan_none(v)
+    v = clean(v)
     return "—" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
 
 
@@ -139,7 +139,7 @@ def html_page(table: pd.DataFrame, figures: list[Path], runs: pd.DataFrame, fail
             data = base64.b64encode(p.read_bytes()).decode()
             figs.append(f'<figure id="fig-{p.stem}"><img alt="{p.stem}" src="data:image/png;base64,{data}">'
                         f"<figcaption>{html.escape(CAPTIONS.get(p.stem, p.stem))}</figcaption></figure>")
-    tables = "".join(f"<h3>{html.escape(w)}</h3>{_table(part)}" for w, part in table.groupby("workload", sort=True))
+    tables = "".join(f"<h3>{html.escape(w)}</h3>{_table(part)}" for w, part in table.groupby("setup", sort=True))
     note = ""
     if skipped:
         total = sum(skipped.values())

@@ -1,10 +1,10 @@
-"""What every figure of the report shares: one colour per optimizer (the same in every figure and run),
-panels in a grid, log axes with readable ticks (labels that would overlap left out), limits set from the
-finite data only, marks for what cannot be drawn as a value (censored medians, bounds on a ratio, runs
-pruned or diverged, infinite interval bounds, missing data), one legend that shows each mark as drawn,
-and saving.
+"""What every figure of the report shares: one colour per label (an optimizer, or a variant of one; the
+same in every figure and run), panels in a grid, log axes with readable ticks (labels that would overlap
+left out), limits set from the finite data only, marks for what cannot be drawn as a value (censored
+medians, bounds on a ratio, runs pruned or diverged, infinite interval bounds, missing data), one legend
+that shows each mark as drawn, and saving.
 
-Every artist that stands for data carries a ``gid`` (``"<kind>|<optimizer>|<panel>"``) so that tests can
+Every artist that stands for data carries a ``gid`` (``"<kind>|<label>|<panel>"``) so that tests can
 check that what should be drawn is drawn."""
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ _BUILT_IN = dict(zip(OPTIMIZER_ORDER, (0, 9, 2, 3, 4, 5)))
 _FREE = [i for i, c in enumerate(_PALETTE) if i not in _BUILT_IN.values() and max(c) - min(c) > 0.2]
 
 
-def colour(optimizer: str):
-    """The optimizer's colour: fixed for the built-in backends, a stable one for any other name."""
-    if optimizer in _BUILT_IN:
-        return _PALETTE[_BUILT_IN[optimizer]]
-    return _PALETTE[_FREE[zlib.crc32(optimizer.encode()) % len(_FREE)]]
+def colour(label: str):
+    """A label's colour: fixed for the built-in backends, a stable one for any other name (a variant's too)."""
+    if label in _BUILT_IN:
+        return _PALETTE[_BUILT_IN[label]]
+    return _PALETTE[_FREE[zlib.crc32(label.encode()) % len(_FREE)]]
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ MARKS = {
 }
 
 
-def mark(ax, kind: str, x: float, y: float | None, optimizer: str, gid: str, transform=None) -> None:
-    """A ``MARKS[kind]`` marker in the optimizer's colour at (x, y), or at the top of the axes where ``y``
+def mark(ax, kind: str, x: float, y: float | None, label: str, gid: str, transform=None) -> None:
+    """A ``MARKS[kind]`` marker in the label's colour at (x, y), or at the top of the axes where ``y``
     is None (a value beyond the panel: a censored median, a run with nothing to plot)."""
-    m, c = MARKS[kind], colour(optimizer)
+    m, c = MARKS[kind], colour(label)
     top = y is None
     transform = transform or (ax.get_xaxis_transform() if top else ax.transData)
     ax.plot([x], [0.95 if top else y], ls="none", marker=m.marker, ms=7, mec=c, mfc="white" if m.hollow else c,
@@ -80,8 +80,8 @@ def dodge(ax, i: int, n: int, top: bool = False):
     return offset_copy(base, fig=ax.figure, x=4.0 * (i - (n - 1) / 2), y=0.0, units="points")
 
 
-def panel_title(workload: str, k: int, workloads: int) -> str:
-    return f"{workload}\nK = {k}" if workloads > 1 else f"K = {k}"
+def panel_title(setup: str, k: int, setups: int) -> str:
+    return f"{setup}\nK = {k}" if setups > 1 else f"K = {k}"
 
 
 def title(fig, text: str) -> None:
@@ -197,9 +197,9 @@ def ticks_at(ax, values, axis: str = "x", fmt: str = "{:,.0f}") -> None:
     target.set_minor_locator(mticker.NullLocator())
 
 
-def interval(ax, x: float, y: float, lo, hi, optimizer: str, gid: str, **kw) -> None:
+def interval(ax, x: float, y: float, lo, hi, label: str, gid: str, **kw) -> None:
     """A point with its interval; an infinite upper bound is an arrow to the top of the axes."""
-    c = colour(optimizer)
+    c = colour(label)
     lo = y if lo is None or not math.isfinite(float(lo)) else float(lo)
     top_open = hi is not None and math.isinf(float(hi))
     hi = y if hi is None or top_open else float(hi)

@@ -14,8 +14,10 @@ from benchmark import BenchError
 from benchmark.files import atomic_write
 from benchmark.report.batchfit import batch_fits
 from benchmark.report.figures import render_figures
+from benchmark.report.frames import load
 from benchmark.report.headline import (
     failed_count,
+    fmt,
     gap_cell,
     headline,
     headline_markdown,
@@ -25,42 +27,42 @@ from benchmark.report.headline import (
     tuning_cell,
     vs_best_cell,
 )
+from benchmark.report.missing import clean, is_missing
 from benchmark.report.page import html_page
 from benchmark.report.statistics import CENSORED_MEDIAN_RULE
 from benchmark.report.tables import (
     failed_runs,
-    fmt,
     hp_label,
-    nan_none,
     optimizer_rank,
     provenance,
     select_final,
     summary_table,
 )
-from benchmark.results.store import ResultsStore, frames, skipped_line
-from optimizers.registry import registry
+from benchmark.results.store import skipped_line
 
-LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 1}
+# version 2: the report's own columns (setup, label) beside the stored workload and optimizer
+LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 2}
+FAILURE_COLUMNS = ["setup", "workload", "label", "optimizer", "k", "setting", "seed", "role", "step", "type",
+                   "message", "log", "run_id"]
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per failed trial, apart from divergences: where (workload, optimizer, K, setting, seed, role),
-    at which step, what was raised (type and message) and where its traceback is (``log``, relative to the
+    """One row per failed trial, apart from divergences: where (setup, label, K, setting, seed, role), at
+    which step, what was raised (type and message) and where its traceback is (``log``, relative to the
     results folder), in the order of the tables."""
     rows = []
     for r in runs[failed_runs(runs)].to_dict("records"):
         failure = r.get("failure") if isinstance(r.get("failure"), dict) else {}
-        rows.append({"workload": r["workload"], "optimizer": r["optimizer"], "k": int(r["k"]),
-                     "setting": hp_label(r["hparam_overrides"]), "seed": int(r["seed"]), "role": r["role"],
+        rows.append({**{c: r[c] for c in ("setup", "workload", "label", "optimizer")}, "k": int(r["k"]),
+                     "setting": hp_label(r["setting"]), "seed": int(r["seed"]), "role": r["role"],
                      "step": failure.get("step"), "type": failure.get("type", "?"),
                      "message": failure.get("message", ""), "log": failure.get("log"), "run_id": r["run_id"]})
-    rows.sort(key=lambda r: (r["workload"], r["k"], optimizer_rank(r["optimizer"]), r["seed"], r["run_id"]))
-    return pd.DataFrame(rows, columns=["workload", "optimizer", "k", "setting", "seed", "role", "step", "type",
-                                       "message", "log", "run_id"])
+    rows.sort(key=lambda r: (r["setup"], r["k"], optimizer_rank(r["label"]), r["seed"], r["run_id"]))
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
 def _leaderboard_row(r: dict) -> str:
-    return (f"| {r['k']} | {r['tokens_per_step']} | {r['optimizer']} | {setting_cell(r)} | {tuning_cell(r)} | "
+    return (f"| {r['k']} | {r['tokens_per_step']} | {r['label']} | {setting_cell(r)} | {tuning_cell(r)} | "
             f"{steps_cell(r)} | {fmt(r['bracket'], '{:g}')} | {speedup_cell(r)} | {vs_best_cell(r)} | {gap_cell(r)} | "
             f"{fmt(r['median_fwd_equiv'], '{:,.0f}')} | {fmt(r['compute_speedup_vs_adamw'], '{:.2f}×')} | "
             f"{fmt(r['median_seconds'], '{:.1f}')} | {r['reached']} / {r['censored']} / {r['diverged']} | "
@@ -70,18 +72,18 @@ def _leaderboard_row(r: dict) -> str:
 def _fit_row(r: dict) -> str:
     quality = f"{fmt(r['r2'], '{:.3f}')} | {fmt(r['rms_rel_residual'], '{:.3f}')} | {r['points']} |"
     if not r["follows_model"]:
-        return f"| {r['workload']} | {r['target']:g} | {r['optimizer']} | — | no fit: {r['why']} | {quality}"
-    interval = "" if nan_none(r["b_noise_ci_low"]) is None else (
+        return f"| {r['setup']} | {r['target']:g} | {r['label']} | — | no fit: {r['why']} | {quality}"
+    interval = "" if is_missing(r["b_noise_ci_low"]) else (
         f" [{r['b_noise_ci_low']:,.0f}, {r['b_noise_ci_high']:,.0f}]")
-    seeds = f" (n = {int(r['seeds'])})" if nan_none(r["seeds"]) is not None else ""
-    return (f"| {r['workload']} | {r['target']:g} | {r['optimizer']} | {r['s_min']:.1f} | "
+    seeds = f" (n = {int(r['seeds'])})" if not is_missing(r["seeds"]) else ""
+    return (f"| {r['setup']} | {r['target']:g} | {r['label']} | {r['s_min']:.1f} | "
             f"{r['b_noise']:,.0f}{interval}{seeds} | {quality}")
 
 
 def _failure_row(r: dict) -> str:
-    step = "—" if nan_none(r["step"]) is None else f"{int(r['step'])}"
+    step = "—" if is_missing(r["step"]) else f"{int(r['step'])}"
     message = str(r["message"]).replace("|", "\\|").replace("\n", " ")
-    return (f"| {r['workload']} | {r['optimizer']} | {r['k']} | {r['setting']} | {r['seed']} | {r['role']} | "
+    return (f"| {r['setup']} | {r['label']} | {r['k']} | {r['setting']} | {r['seed']} | {r['role']} | "
             f"{step} | {r['type']} | {message} | {r['log'] or '—'} |")
 
 
@@ -122,8 +124,8 @@ NOTES = (
 
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame) -> str:
     lines = ["# optbench leaderboard", "", *headline_markdown(table)]
-    for (workload, target), part in table.groupby(["workload", "target"], sort=False):
-        lines += [f"## {workload}: steps to validation loss {target:g}", "",
+    for (setup, target), part in table.groupby(["setup", "target"], sort=False):
+        lines += [f"## {setup}: steps to validation loss {target:g}", "",
                   "| K | tokens/step | optimizer | setting | tuning trials | median steps [95% CI] | bracket "
                   "| speedup vs AdamW [95% CI] | speedup vs best first-order [95% CI] | steps ÷ full GN's [95% CI] "
                   "| compute to target (fwd-equiv) | compute speedup | time to target (s) "
@@ -142,52 +144,20 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
 
 
 def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame) -> dict:
-    def clean(records):
-        return [{k: nan_none(v) for k, v in r.items()} for r in records]
+    def cleaned(records):
+        return [{k: clean(v) for k, v in r.items()} for r in records]
 
     return {
         **LEADERBOARD_SCHEMA,
         "headline": [{"scene": lead, "findings": lines} for lead, lines in headline(table)],
-        "entries": clean(table.to_dict("records")),
-        "batch_fits": clean(fits.to_dict("records")) if not fits.empty else [],
-        "failures": clean(failed.to_dict("records")),
+        "entries": cleaned(table.to_dict("records")),
+        "batch_fits": cleaned(fits.to_dict("records")) if not fits.empty else [],
+        "failures": cleaned(failed.to_dict("records")),
         "runs": sorted([*runs["run_id"], *failed["run_id"]]),
         "provenance": {"code_versions": sorted(set(runs["code_version"])),
                        "corpora": sorted({c.get("name", "?") for c in runs["corpus"]}),
                        "devices": sorted({f"{d.get('type')}:{d.get('name')}" for d in runs["device"]})},
     }
-
-
-def load(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(runs, evals, skipped counts) of a results folder, each run's ``workload`` naming its whole setup."""
-    store = ResultsStore(results)
-    if not store.runs_dir.exists():
-        raise BenchError(f"no run records under {str(results)!r} (expected {str(store.runs_dir)!r})")
-    records, skipped = store.records()
-    runs, evals = frames(records)
-    if runs.empty:
-        raise BenchError(f"no readable run records under {str(store.runs_dir)!r}")
-
-    # A cell never pools different workload versions, corpora or numerics: they name the setup.
-    def setup(r) -> str:
-        corpus = (r.get("corpus") or {}).get("name", "?")
-        numerics = r.get("numerics")  # absent (NaN) in records older than the field
-        return f"{r['workload']} v{r['workload_version']} · {corpus}" + (
-            f" · {numerics}" if isinstance(numerics, str) and numerics else "")
-
-    runs["workload"] = [setup(r) for r in runs.to_dict("records")]
-    runs["optimizer_family"] = [_family(r) for r in runs.to_dict("records")]
-    return runs, evals, skipped
-
-
-def _family(run: dict) -> str:
-    """What the record says of its optimizer's family; for records older than the field, what the installed
-    backend of that name says; "unknown" for a backend not installed here."""
-    family = run.get("optimizer_family")
-    if isinstance(family, str):
-        return family
-    backend = registry().get(run["backend"])
-    return backend.family if backend is not None else "unknown"
 
 
 def render(results: Path, out: Path) -> list[Path]:

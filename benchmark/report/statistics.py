@@ -1,6 +1,7 @@
 """The report's statistics, pure functions of per-run numbers: medians with censored runs counted as
 +inf, bootstrap intervals that need two seeds, paired speedups and their censored bounds, and the
-critical-batch-size fit."""
+critical-batch-size fit. A value that is missing (None or NaN) is a censored run: ``benchmark.report.missing``
+decides it (``as_inf``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from benchmark.report.missing import as_inf
 
 MIN_SEEDS = 2  # an interval needs two seeds or more: the "interval" of one seed is a point
 # When ``censored_median`` says a median is censored, in words (the report's notes quote it).
@@ -18,9 +21,9 @@ def bootstrap_ci(
     values: Sequence[float | None], level: float = 0.95, n_boot: int = 2000, seed: int = 0, stat=np.median
 ) -> tuple[float, float, float]:
     """(statistic, low, high): percentile bootstrap interval of ``stat`` (median by default). Censored
-    values (None) count as +inf, so a bound is inf where too many resamples are censored. Fewer than
-    ``MIN_SEEDS`` values give the statistic and no interval (nan bounds)."""
-    x = np.asarray([math.inf if v is None else v for v in values if v is None or not math.isnan(v)], dtype=float)
+    values (missing: None or NaN) count as +inf, so a bound is inf where too many resamples are censored.
+    Fewer than ``MIN_SEEDS`` values give the statistic and no interval (nan bounds)."""
+    x = np.asarray([as_inf(v) for v in values], dtype=float)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     point = float(stat(x))
@@ -34,12 +37,12 @@ def bootstrap_ci(
 
 
 def censored_median(values: Sequence[float | None]) -> float | None:
-    """Median where censored runs (None) count as +inf; None if the median itself is censored, which is
+    """Median where censored runs (missing: None or NaN) count as +inf; None if the median itself is censored, which is
     when ``CENSORED_MEDIAN_RULE`` holds: more than half of an odd count, half of an even one (the upper
     middle value is then +inf, and so is the mean of the two middle ones)."""
     if not values:
         return None
-    x = np.sort([math.inf if v is None else v for v in values])
+    x = np.sort([as_inf(v) for v in values])
     med = float(np.median(x)) if x.size % 2 else float((x[x.size // 2 - 1] + x[x.size // 2]) / 2)
     return None if math.isinf(med) or math.isnan(med) else med
 
@@ -49,13 +52,13 @@ def paired_speedup_ci(
 ) -> tuple[float, float, float]:
     """Speedup median(baseline) / median(ours) with a bootstrap interval that resamples *seeds*, jointly for
     both: runs of one seed share their warm start and their data order, so they are paired. ``baseline`` and
-    ``ours`` map a seed to its steps (None: censored, +inf); only the seeds both have count (``common_seeds``),
+    ``ours`` map a seed to its steps (missing: censored, +inf); only the seeds both have count (``common_seeds``),
     and with fewer than ``MIN_SEEDS`` of them there is a point and no interval (nan bounds)."""
     seeds = common_seeds(baseline, ours)
     if not seeds:
         return (math.nan, math.nan, math.nan)
-    a = np.asarray([math.inf if baseline[s] is None else baseline[s] for s in seeds], float)
-    b = np.asarray([math.inf if ours[s] is None else ours[s] for s in seeds], float)
+    a = np.asarray([as_inf(baseline[s]) for s in seeds], float)
+    b = np.asarray([as_inf(ours[s]) for s in seeds], float)
     if math.isinf(np.median(a)) or math.isinf(np.median(b)) or np.median(b) <= 0:
         return (math.nan, math.nan, math.nan)  # censored, or ours reached it at the start: no ratio
     point = float(np.median(a) / np.median(b))
@@ -90,7 +93,7 @@ def fit_critical_batch(batch_sizes: Sequence[float], steps: Sequence[float]) -> 
     """Least-squares fit of S(B) = S_min (1 + B_noise / B) (McCandlish et al. 2018), linear in 1/B:
     S = a + b / B with S_min = a and B_noise = b / a. Returns the parameters and the fit quality (R² and
     RMS relative residual); None with fewer than two batch sizes or a non-physical fit."""
-    pts = [(float(B), float(s)) for B, s in zip(batch_sizes, steps) if s is not None and math.isfinite(s)]
+    pts = [(float(B), as_inf(s)) for B, s in zip(batch_sizes, steps) if math.isfinite(as_inf(s))]
     if len({B for B, _ in pts}) < 2:
         return None
     B = np.array([p[0] for p in pts])

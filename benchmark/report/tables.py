@@ -2,20 +2,22 @@
 time to each target per cell with bootstrap intervals, paired speedups over AdamW and over the best
 first-order method, and the gap to full Gauss-Newton. One order of optimizers serves every table and figure.
 
-For each cell (workload, K, optimizer) the suite's tuning runs pick the best setting (steps to the
-tightest target first, then looser targets, then final loss: ``metrics.selection_key``); the cell's
-*final* runs are every seed of that setting. A trial that failed (raised) is in none of this: it is listed
-by ``report.failures``. A cell whose tuning is incomplete (``tuning_progress``) keeps its row, flagged, but is
-no reference for the others: no speedup is taken over it and it is never the best first-order method.
+For each cell (setup, K, label: the columns of ``benchmark.report.frames``) the suite's tuning runs pick
+the best setting (steps to the tightest target first, then looser targets, then final loss:
+``curves.selection_key``); the cell's *final* runs are every seed of that setting. A trial that failed
+(raised) is in none of this: it is listed by ``render.failures``. A cell whose tuning is incomplete
+(``tuning_progress``) keeps its row, flagged, but is no reference for the others: no speedup is taken over
+it and it is never the best first-order method. What a missing value means is ``benchmark.report.missing``'s.
 """
 
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 
+from benchmark.report.frames import BRACKET, STEPS, targets_in
+from benchmark.report.missing import as_float, as_floats, as_inf, clean, is_missing
 from benchmark.report.statistics import (
     bootstrap_ci,
     censored_median,
@@ -26,16 +28,11 @@ from benchmark.report.statistics import (
 from benchmark.results.curves import selection_key, value_at_step
 from benchmark.results.store import failed as failed_run
 
-CELL = ["workload", "workload_key", "k", "optimizer"]
+CELL = ["setup", "workload_key", "k", "label"]
 
 
 def _hp_key(overrides) -> str:
     return json.dumps(overrides or {}, sort_keys=True)
-
-
-def targets_of(runs: pd.DataFrame) -> list[str]:
-    return sorted({c.removeprefix("steps_to_") for c in runs.columns if c.startswith("steps_to_")},
-                  key=float, reverse=True)
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.Series:
@@ -50,9 +47,9 @@ def select_final(runs: pd.DataFrame) -> pd.DataFrame:
     progress = {cell: tuning_progress(part[part["role"] == "tune"], recorded)
                 for cell, part in runs.groupby(CELL, sort=True)}
     runs = runs[~failed_runs(runs)].copy()
-    runs["hp_key"] = runs["hparam_overrides"].map(_hp_key)
+    runs["hp_key"] = runs["setting"].map(_hp_key)
     runs["final"], runs["tuning_trials"], runs["tuning_planned"] = False, 0, 0
-    targets = targets_of(runs)
+    targets = targets_in(runs.columns)
     for cell_key, cell in runs.groupby(CELL, sort=True):
         tune = cell[cell["role"] == "tune"]
         runs.loc[cell.index, ["tuning_trials", "tuning_planned"]] = progress[cell_key]
@@ -62,7 +59,7 @@ def select_final(runs: pd.DataFrame) -> pd.DataFrame:
         seed0 = tune[tune["seed"] == tune["seed"].min()]
 
         def key(row):
-            steps = {t: (None if pd.isna(row.get(f"steps_to_{t}")) else row[f"steps_to_{t}"]) for t in targets}
+            steps = {t: as_float(row.get(f"{STEPS}{t}")) for t in targets}
             rec = {"steps_to_target": steps, "final_val_loss": row["final_val_loss"], "status": row["status"]}
             return (selection_key(rec, tuple(float(t) for t in targets)), row["run_id"])
 
@@ -109,44 +106,39 @@ def per_run_targets(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     for _, r in runs[runs["final"]].iterrows():
         ev = by_run.get(r["run_id"])
         own = r.get("targets")  # a run's own targets: records of other workloads may have others
-        for t in own if isinstance(own, list) else targets_of(runs):
-            s = r.get(f"steps_to_{t}")
-            s = None if s is None or pd.isna(s) else float(s)
+        for t in own if isinstance(own, list) else targets_in(runs.columns):
+            s = as_float(r.get(f"{STEPS}{t}"))
             fe = sec = None
             if ev is not None and s is not None:
                 fe = value_at_step(ev["step"].tolist(), ev["forward_equivalents"].tolist(), s)
                 sec = value_at_step(ev["step"].tolist(), ev["train_seconds"].tolist(), s)
-            rows.append({"workload": r["workload"], "k": int(r["k"]), "tokens_per_step": int(r["tokens_per_step"]),
-                         "optimizer": r["optimizer"], "family": r.get("optimizer_family", "unknown"),
+            rows.append({"setup": r["setup"], "workload": r["workload"], "k": int(r["k"]),
+                         "tokens_per_step": int(r["tokens_per_step"]), "label": r["label"],
+                         "optimizer": r["optimizer"], "family": r.get("family", "unknown"),
                          "seed": int(r["seed"]), "run_id": r["run_id"], "target": float(t), "status": r["status"],
                          "budget": r.get("budget"), "steps": s, "fwd_equiv": fe, "seconds": sec,
-                         "bracket": r.get(f"bracket_to_{t}"), "tuning_trials": int(r["tuning_trials"]),
+                         "bracket": r.get(f"{BRACKET}{t}"), "tuning_trials": int(r["tuning_trials"]),
                          "tuning_planned": int(r["tuning_planned"])})
     return pd.DataFrame(rows)
 
 
 def _at_edge(tuned: pd.DataFrame, final: pd.DataFrame) -> bool:
     """The selected learning rate is still the smallest or the largest one the cell's tuning tried."""
-    lrs = [float(v) for v in tuned["lr"] if v is not None and not pd.isna(v)]
-    if len(final) == 0 or len(set(lrs)) < 2 or pd.isna(final["lr"].iloc[0]):
+    lrs = [float(v) for v in tuned["lr"] if not is_missing(v)]
+    if len(final) == 0 or len(set(lrs)) < 2 or is_missing(final["lr"].iloc[0]):
         return False
     return float(final["lr"].iloc[0]) in (min(lrs), max(lrs))
 
 
 def _widest(column) -> float | None:
     """The widest bracket of a cell's runs (None when no run records one)."""
-    widths = [float(v) for v in column if v is not None and not pd.isna(v)]
+    widths = [float(v) for v in column if not is_missing(v)]
     return max(widths) if widths else None
 
 
 def by_seed(cell: pd.DataFrame, column: str) -> dict:
     """seed -> value of ``column`` (None where censored) of a cell's final runs."""
-    return dict(zip(cell["seed"].astype(int), censored(cell[column])))
-
-
-def censored(column) -> list:
-    """A column's values with None where the run never reached the target (missing, NaN or None)."""
-    return [None if v is None or pd.isna(v) else v for v in column]
+    return dict(zip(cell["seed"].astype(int), as_floats(cell[column])))
 
 
 def _interval(prefix: str, values: list, median) -> dict:
@@ -167,7 +159,7 @@ def _ratio(prefix: str, baseline: dict | None, ours: dict, budget: float | None,
                 f"{prefix}_at_least": None, f"{prefix}_at_most": None}
     point, lo, hi = paired_speedup_ci(baseline, ours)
     at_least, at_most = censored_ratio_bounds(list(baseline.values()), list(ours.values()), budget)
-    return {prefix: nan_none(point), f"{prefix}_ci_low": nan_none(lo), f"{prefix}_ci_high": nan_none(hi),
+    return {prefix: clean(point), f"{prefix}_ci_low": clean(lo), f"{prefix}_ci_high": clean(hi),
             f"{prefix}_seeds": len(common_seeds(baseline, ours)), f"{prefix}_at_least": at_least,
             f"{prefix}_at_most": at_most}
 
@@ -178,28 +170,24 @@ def _excludes_1(ratio: dict, prefix: str) -> bool:
 
 
 def _best_first_order(cells: dict[str, pd.DataFrame], steps: dict[str, dict], references: set[str]) -> str | None:
-    """The first-order optimizer with the fewest median steps in a (workload, target, K) group, among those
+    """The first-order optimizer with the fewest median steps in a (setup, target, K) group, among those
     whose tuning is complete; none unless there are two of them to compare."""
     first_order = [o for o in references if cells[o]["family"].iloc[0] == "first-order"]
     if len(first_order) < 2:
         return None
-    return min(ordered(first_order), key=lambda o: _inf(censored_median(list(steps[o].values()))))
-
-
-def _inf(v) -> float:
-    return math.inf if v is None else float(v)
+    return min(ordered(first_order), key=lambda o: as_inf(censored_median(list(steps[o].values()))))
 
 
 def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, dict], references: set[str],
               best_fo: str | None, runs: pd.DataFrame) -> dict:
     first = cell.iloc[0]
-    workload, k, opt = first["workload"], int(first["k"]), first["optimizer"]
+    setup, k, opt = first["setup"], int(first["k"]), first["label"]
     # Censored runs count as +inf everywhere: medians, intervals and speedups never forget them.
-    steps, fwd, sec = (censored(cell[c]) for c in ("steps", "fwd_equiv", "seconds"))
+    steps, fwd, sec = (as_floats(cell[c]) for c in ("steps", "fwd_equiv", "seconds"))
     median = censored_median(steps)
-    hp = runs[(runs["final"]) & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
-    tuned = runs[(runs["role"] == "tune") & (runs.workload == workload) & (runs.k == k) & (runs.optimizer == opt)]
-    budgets = [float(b) for b in cell["budget"] if b is not None and not pd.isna(b)]
+    hp = runs[(runs["final"]) & (runs.setup == setup) & (runs.k == k) & (runs.label == opt)]
+    tuned = runs[(runs["role"] == "tune") & (runs.setup == setup) & (runs.k == k) & (runs.label == opt)]
+    budgets = [float(b) for b in cell["budget"] if not is_missing(b)]
     budget = max(budgets) if budgets else None
 
     def reference(of: dict[str, dict], name: str | None) -> dict | None:
@@ -207,9 +195,9 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
 
     speedup = _ratio("speedup_vs_adamw", reference(steps_of, "adamw"), steps_of[opt], budget, opt == "adamw")
     return {
-        "workload": workload, "target": float(first["target"]), "k": k,
-        "tokens_per_step": int(first["tokens_per_step"]), "optimizer": opt, "family": first["family"],
-        "setting": hp_label(hp["hparam_overrides"].iloc[0]) if len(hp) else "",
+        "setup": setup, "workload": first["workload"], "target": float(first["target"]), "k": k,
+        "tokens_per_step": int(first["tokens_per_step"]), "label": opt, "optimizer": first["optimizer"],
+        "family": first["family"], "setting": hp_label(hp["setting"].iloc[0]) if len(hp) else "",
         "seeds": int(cell["seed"].nunique()),
         "median_steps": median, **_interval("steps", steps, median),
         "median_fwd_equiv": censored_median(fwd), **_interval("fwd_equiv", fwd, median),
@@ -225,14 +213,14 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
         "tuning_trials": int(first["tuning_trials"]), "tuning_planned": int(first["tuning_planned"]),
         "tuning_complete": tuning_complete(first), "at_edge": _at_edge(tuned, hp),
         "runs": len(steps), "reached": sum(v is not None for v in steps),
-        "censored": int(((cell["status"] != "diverged") & cell["steps"].isna()).sum()),
+        "censored": sum(s != "diverged" and is_missing(v) for s, v in zip(cell["status"], cell["steps"])),
         "diverged": int((cell["status"] == "diverged").sum()),
         "provenance": row_provenance(hp),
     }
 
 
 def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per (workload, target, K, optimizer): steps, compute and time to the target over the final
+    """One row per (setup, target, K, label): steps, compute and time to the target over the final
     runs' seeds with intervals (none from fewer than two seeds), paired speedups over AdamW and over the
     group's best first-order method, the gap to full GN, each with the seeds it rests on, the bracket, the
     tuning done and the runs' outcomes. Failed runs are in none of it."""
@@ -241,29 +229,19 @@ def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     if long.empty:
         return pd.DataFrame()
     rows = []
-    for _, group in long.groupby(["workload", "target", "k"], sort=True):
-        cells = dict(tuple(group.groupby("optimizer")))
+    for _, group in long.groupby(["setup", "target", "k"], sort=True):
+        cells = dict(tuple(group.groupby("label")))
         steps = {o: by_seed(c, "steps") for o, c in cells.items()}
         fwd = {o: by_seed(c, "fwd_equiv") for o, c in cells.items()}
         references = {o for o, c in cells.items() if tuning_complete(c.iloc[0])}
         best = _best_first_order(cells, steps, references)
         rows += [_cell_row(cells[o], steps, fwd, references, best, runs) for o in ordered(cells)]
-    rows.sort(key=lambda r: (r["workload"], -r["target"], r["k"], optimizer_rank(r["optimizer"])))
+    rows.sort(key=lambda r: (r["setup"], -r["target"], r["k"], optimizer_rank(r["label"])))
     return pd.DataFrame(rows)
-
-
-def nan_none(v):
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
 def hp_label(overrides) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted((overrides or {}).items()))
-
-
-def fmt(v, spec="{:.1f}") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return "∞" if isinstance(v, float) and math.isinf(v) else spec.format(v)
 
 
 def row_provenance(runs: pd.DataFrame) -> str:

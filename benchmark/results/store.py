@@ -14,15 +14,12 @@ import os
 import socket
 import threading
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-
 from benchmark import BenchError
 from benchmark.files import atomic_write_json
-from benchmark.results.record import overrides, read_record
+from benchmark.results.record import read_record
 
 HEARTBEAT_SECONDS = 60  # how often a running trial refreshes its claim
 STALE_AFTER_SECONDS = 900  # a claim from another host not refreshed for this long is abandoned
@@ -157,13 +154,6 @@ class ResultsStore:
                 out.append(record)
         return out, skipped
 
-    def load(self, warn: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(runs, evals) as long-format DataFrames."""
-        records, skipped = self.records()
-        if warn and skipped:
-            warnings.warn(skipped_line(skipped), stacklevel=2)
-        return frames(records)
-
 
 def failed(run: dict) -> bool:
     """The trial raised: its record says what, but it is no result, and the next run retries it."""
@@ -175,24 +165,6 @@ def skipped_line(skipped: dict[str, int]) -> str:
     total = sum(skipped.values())
     return (f"skipped {total} record file{'s' if total != 1 else ''} that cannot be used: "
             + ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
-
-
-def frames(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    runs, evals = [], []
-    for rec in records:
-        run = dict(rec["run"])
-        run["hparam_overrides"], run["lr"] = overrides(run), run["hparams"].get("lr")  # the setting, for reports
-        run["budget"] = (run.get("workload_config") or {}).get("max_steps")  # the step budget it ran under
-        run["targets"] = sorted(run.get("steps_to_target") or {}, key=float, reverse=True)  # the run's own
-        run["backend"] = run["optimizer"]  # a variant (settings fixed on the command line) is a row of its own
-        run["optimizer"] = run.get("variant") or run["optimizer"]
-        for target, steps in (run.pop("steps_to_target", None) or {}).items():
-            run[f"steps_to_{target}"] = steps
-        for target, width in (run.pop("steps_to_target_bracket", None) or {}).items():
-            run[f"bracket_to_{target}"] = width
-        runs.append(run)
-        evals.extend({"run_id": run["run_id"], **e} for e in rec["evals"])
-    return pd.DataFrame(runs), pd.DataFrame(evals)
 
 
 def _pid_alive(pid: int) -> bool:
