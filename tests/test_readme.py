@@ -1,14 +1,17 @@
 """The README: at most 200 lines that link every reference page, a layout tree of folders that exist, one
 trial's path through functions that exist; every path and link the README and the pages name resolves;
-and its results section, which scripts/readme_results.py writes from a report between two markers only."""
+and its results section, which scripts/readme_results.py writes from a report between two markers only; the
+results page states the leaderboard's version and columns as the report writes them."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import synthetic_record, write_records
 from test_docs import END, GENERATED, MOVED, PAGES, ROOT, START, TOP, blocks, code, path_of, spans, text
@@ -127,3 +130,14 @@ def test_the_script_refuses_a_readme_without_markers_and_writes_nothing(report, 
 def test_the_report_writes_every_file_the_results_page_names(report):
     named = re.findall(r"`(\w+\.(?:html|md|json|csv))`", text("results").split("## The report")[1].split("\n## ")[0])
     assert len(named) >= 5 and all((report / name).exists() for name in named), named
+
+
+def test_the_results_page_states_the_leaderboards_version_and_its_columns(report):
+    page = " ".join(text("results").split())
+    board = json.loads((report / "leaderboard.json").read_text())
+    assert f"`leaderboard.json` (schema `{board['schema']}`, version {board['version']})" in page
+    identity = ["setup", "workload", "target", "k", "tokens_per_step", "label", "optimizer", "family", "setting"]
+    assert all(f"`{c}`" in page.split("**Columns.**")[1] for c in identity)
+    assert list(pd.read_csv(report / "summary.csv").columns[:len(identity)]) == identity
+    assert list(pd.read_csv(report / "batch_fits.csv").columns[:5]) == ["setup", "workload", "target", "label", "optimizer"]
+    assert {"setup", "workload", "label", "optimizer"} <= set(board["entries"][0])
