@@ -30,11 +30,16 @@ def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     with mock.patch.dict(os.environ, env or {}), mock.patch.object(sys, "argv", ["bench", *args]), \
             warnings.catch_warnings(), redirect_stdout(out), redirect_stderr(err):
         warnings.simplefilter("default")
+        warnings.showwarning = _to_stderr  # as a process shows them, not into pytest's record
         try:
             code = main()
         finally:
             warnings.formatwarning = formatwarning  # main() sets its one-line format for the process
     return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())
+
+
+def _to_stderr(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def bench_process(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
@@ -49,10 +54,13 @@ def kill_at_first_checkpoint(proc, results, kill) -> str:
     work, deadline = Path(results) / "work", time.time() + 300
     while time.time() < deadline and not list(work.glob("*.ckpt")) and proc.poll() is None:
         time.sleep(0.02)
+    ended = proc.poll()
     kill()
     proc.wait()
     ckpts = list(work.glob("*.ckpt"))
-    assert ckpts, "no checkpoint appeared before the kill"
+    if not ckpts:
+        said = proc.stderr.read() if proc.stderr is not None else ""
+        raise AssertionError(f"no checkpoint appeared before the kill (the process {'ended with ' + str(ended) if ended is not None else 'had not ended'}): {said[-3000:]}")
     return ckpts[0].stem
 
 

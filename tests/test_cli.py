@@ -1,10 +1,8 @@
-"""The command line (benchmark/cli.py), end to end through the real console script, a real Trainer and the
-shared corpus."""
+"""The command line (benchmark/cli.py) through its entry point, in this process (its own process where the
+process is what is tested: tests/test_failures.py, tests/test_plugins.py, tests/test_suite.py), end to end
+through a real Trainer on real text."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -12,13 +10,7 @@ import pytest
 from benchmark.report.figures import FIGURES
 from benchmark.report.frames import run_frames
 from benchmark.results.store import ResultsStore
-
-
-def bench(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, **(env or {})}, timeout=600,
-    )
+from tests.helpers import bench
 
 
 @pytest.mark.parametrize(
@@ -39,6 +31,9 @@ def bench(*args, cwd=None, env=None):
         (["--set", "adamw.lrr=1"], "adamw has no hyperparameter 'lrr'; valid: "),
         (["--grid", "adamw.lr=0.1,x"], "adamw.lr must be a float, got 'x'"),
         (["--logger", "mlflow"], "unknown logger 'mlflow'; valid: csv, tensorboard, wandb, none"),
+        (["--workload", "nope=1"], "--workload: 'nope' is not a workload setting; valid: model, "),
+        (["--workload", "ks=1,x"], "--workload ks=1,x: expected a value like"),
+        (["--workload", "version=9"], "--workload: 'version' is not a workload setting"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):

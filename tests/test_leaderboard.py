@@ -9,7 +9,7 @@ from helpers import as_schema_1
 
 from benchmark.report.leaderboard import merge, write_leaderboard
 from benchmark.results.store import ResultsStore
-from tests.test_cli import bench
+from tests.helpers import bench
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from benchmark.trial.perf import Setup, report
+from models.layout import model_layout
 from optimizers import get_backend, make_hyper
 
 
@@ -19,6 +20,6 @@ def test_perf_reports_every_ratio_with_the_backends_own_pass_counts():
     setup = Setup("tiny", k=2)
     for name in ("gn", "layerwise-gn"):
         cls = get_backend(name)
-        expected = cls.expected_costs(setup.model(), make_hyper(cls, {"ls_batches": 1}), 2)
+        expected = cls.expected_costs(model_layout(setup.model(), setup.T), make_hyper(cls, {"ls_batches": 1}), 2)
         assert rows[f"{name} step / AdamW step (K=2)"]["fwd_equiv_per_step"] == pytest.approx(
             expected.forward_equivalents)

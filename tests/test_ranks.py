@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 _LAUNCHER = """
 import atexit, dataclasses, os, sys
 import torch.distributed as dist
-from benchmark.workload import workloads
+from benchmark.workload import presets as workloads
 from benchmark.cli import app
 
 @atexit.register  # registered first, so run last

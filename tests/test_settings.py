@@ -11,8 +11,7 @@ from benchmark.sweep.plan import extension, iteration_complexity, tuning_grid
 from benchmark.sweep.settings import Settings, parse_settings
 from benchmark.trial.identity import Trial, variant
 from benchmark.workload.presets import get_workload
-from tests.helpers import synthetic_record
-from tests.test_cli import bench
+from tests.helpers import bench, synthetic_record
 
 
 def test_values_take_the_type_of_the_field_they_set():
