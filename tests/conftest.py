@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import SMOKE_SWEEP, SMOKE_TUNE_BUDGET
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("OPTBENCH_TEST_DATA", ROOT.parent / "shared" / "data"))
 ENWIKI = SHARED_DATA / "enwiki-2015"
@@ -85,7 +87,7 @@ def smoke_results(tmp_path_factory, text_data):
     from benchmark.trial.hardware import Hardware
 
     results = tmp_path_factory.mktemp("results")
-    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, text_data, results, Hardware("cpu"), tune_budget=2)
+    run_suite(*SMOKE_SWEEP, text_data, results, Hardware("cpu"), tune_budget=SMOKE_TUNE_BUDGET)
     return results
 
 

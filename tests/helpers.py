@@ -19,6 +19,11 @@ import torch
 from benchmark.results.store import ResultsStore
 from benchmark.testing import Drawer, backend_for, context, flat_params, real_batches, tiny_model  # noqa: F401  (re-exported)
 
+# The end-to-end tier's shared sweep (the ``smoke_results`` fixture): two optimizers, two seeds, so that every
+# figure and interval has data and some tuning trials are pruned; its run_suite arguments before the corpus.
+SMOKE_SWEEP = ("iteration-complexity", "smoke", "adamw,muon", 2)
+SMOKE_TUNE_BUDGET = 2
+
 
 def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``bench ARGS`` through the console script's entry point (``benchmark.cli.main``), in this process: its exit

@@ -93,8 +93,8 @@ def test_list_names_everything():
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path, text_data):
     R, out_dir = tmp_path / "R", tmp_path / "O"
-    args = ["run", "--suite", "iteration-complexity", "--preset", "smoke", "--optimizers", "adamw",
-            "--data", text_data, "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
+    args = ["run", "--suite", "iteration-complexity", "--preset", "smoke", "--workload", "max_steps=16", "--optimizers",
+            "adamw", "--data", text_data, "--results", str(R), "--accelerator", "cpu", "--seeds", "2"]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
     runs, evals = run_frames(ResultsStore(R).records()[0])

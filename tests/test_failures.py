@@ -18,7 +18,8 @@ from tests.helpers import kill_at_first_checkpoint
 
 
 def _cmd(results, text_data, optimizers):
-    return [sys.executable, "-m", "tests.failing_cli", "run", "--preset", "smoke", "--optimizers", optimizers,
+    return [sys.executable, "-m", "tests.failing_cli", "run", "--preset", "smoke", "--workload", "max_steps=12",
+            "--optimizers", optimizers,
             "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--logger", "none", "--data", text_data,
             "--results", str(results)]
 
@@ -59,8 +60,11 @@ def test_a_trial_that_raises_is_a_failed_record_and_only_it_is_retried(tmp_path,
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_the_trial_resumes_from_its_checkpoint(tmp_path, text_data):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A process started in the background of a shell inherits SIGINT ignored (and then Python never turns it into
+    # KeyboardInterrupt): the child gets the terminal's default back, as a sweep started at a prompt has it.
     proc = subprocess.Popen(_cmd(tmp_path, text_data, "adamw"), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     interrupted = kill_at_first_checkpoint(proc, tmp_path, lambda: proc.send_signal(signal.SIGINT))
     stderr = proc.stderr.read()
     assert proc.returncode == 130, stderr

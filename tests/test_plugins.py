@@ -37,7 +37,8 @@ def test_an_installed_plugin_is_listed_runs_the_contract_and_a_sweep(installed, 
                          capture_output=True, text=True, env={**os.environ, **installed}, timeout=900)
     assert own.returncode == 0, own.stdout + own.stderr
     R = tmp_path / "R"
-    run = bench_process("run", "--preset", "smoke", "--optimizers", "adamw,lion", "--data", text_data, "--results", str(R),
+    run = bench_process("run", "--preset", "smoke", "--workload", "max_steps=12", "--optimizers", "adamw,lion",
+                        "--data", text_data, "--results", str(R),
                 "--accelerator", "cpu", "--seeds", "1", "--tune-budget", "1", env=installed)
     assert run.returncode == 0, run.stderr
     assert "lion lr=0.0003 K=1 seed=0" in run.stderr and "lion lr=0.0003 K=4 seed=0" in run.stderr

@@ -109,7 +109,8 @@ def test_the_report_shows_a_variant_as_a_row_of_its_own():
 @pytest.mark.slow
 def test_set_and_grid_run_the_given_settings_and_label_them(tmp_path, text_data):
     R = tmp_path / "R"
-    out = bench("run", "--preset", "smoke", "--optimizers", "adamw", "--data", text_data, "--results", str(R),
+    out = bench("run", "--preset", "smoke", "--workload", "max_steps=12", "--optimizers", "adamw", "--data", text_data,
+                "--results", str(R),
                 "--accelerator", "cpu", "--seeds", "1", "--set", "adamw.beta2=0.99", "--grid", "adamw.lr=0.005,0.02",
                 "--no-prune")
     assert out.returncode == 0, out.stderr

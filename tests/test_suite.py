@@ -20,7 +20,7 @@ from benchmark.trial.hardware import Hardware
 from benchmark.workload.presets import PRESETS
 from optimizers.first_order.adamw import AdamW, AdamWHyper
 from optimizers.registry import register, unregister
-from tests.helpers import kill_at_first_checkpoint, record_summary
+from tests.helpers import SMOKE_SWEEP, SMOKE_TUNE_BUDGET, kill_at_first_checkpoint, record_summary
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ def test_a_backend_without_ddp_support_is_refused_on_several_processes(tmp_path,
 
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_rerun_equals_an_uninterrupted_sweep(tmp_path, text_data):
-    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--optimizers", "gn,adamw",
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--preset", "smoke", "--workload", "max_steps=16",
+           "--optimizers", "gn,adamw",
            "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", text_data]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
@@ -121,17 +122,16 @@ def test_a_corpus_without_targets_is_calibrated_first_once(tmp_path, text_data, 
 
 
 @pytest.mark.slow
-def test_pruning_never_changes_a_selection_and_saves_compute(tmp_path, text_data):
-    sweeps = {}
-    for prune in (True, False):
-        results = tmp_path / f"prune-{prune}"
-        run_suite("iteration-complexity", "smoke", "adamw,muon", 2, text_data, results, Hardware("cpu"), prune=prune)
-        sweeps[prune] = {r["run"]["run_id"]: r for r in ResultsStore(results).records()[0]}
+def test_pruning_never_changes_a_selection_and_saves_compute(smoke_results, tmp_path, text_data):
+    """The shared smoke sweep prunes (the default); the same sweep without pruning selects the same settings."""
+    folders = {True: smoke_results, False: tmp_path / "unpruned"}
+    run_suite(*SMOKE_SWEEP, text_data, folders[False], Hardware("cpu"), tune_budget=SMOKE_TUNE_BUDGET, prune=False)
+    sweeps = {p: {r["run"]["run_id"]: r for r in ResultsStore(f).records()[0]} for p, f in folders.items()}
     pruned = [r for r in sweeps[True].values() if r["run"]["status"] == "pruned"]
     assert pruned and all(r["run"]["role"] == "tune" and r["run"]["prune_after"] is not None for r in pruned)
     assert all(r["run"]["steps_run"] >= r["run"]["prune_after"] for r in pruned)
     assert sweeps[True].keys() == sweeps[False].keys()  # the same extensions, so the same seed reruns
-    summaries = [record_summary(tmp_path / f"prune-{p}") for p in (True, False)]
+    summaries = [record_summary(folders[p]) for p in (True, False)]
     seeds = [run_id for run_id, r in sweeps[False].items() if r["run"]["role"] == "seed"]
     assert seeds and all(summaries[0][s] == summaries[1][s] for s in seeds)  # selected: the same setting, bit for bit
     cost = {p: sum(r["run"]["costs"]["forward_equivalents"] for r in s.values()) for p, s in sweeps.items()}
