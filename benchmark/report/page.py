@@ -23,7 +23,7 @@ from benchmark.report.headline import (
     vs_best_cell,
 )
 from benchmark.report.missing import clean, is_missing
-from benchmark.report.statistics import CENSORED_MEDIAN_RULE
+from benchmark.report.statistics import CENSORED_MEDIAN_RULE, LEVEL
 from benchmark.report.tables import provenance
 
 CAPTIONS = {
@@ -160,7 +160,7 @@ figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}table.failures td{{
 {html.escape(provenance(runs))}</p>{note}
 {_headline(table)}
 <h2>Leaderboard</h2>
-<p>Median over seeds of each cell's selected setting, with 95% bootstrap intervals and the number of seeds
+<p>Median over seeds of each cell's selected setting, with {LEVEL:.0%} bootstrap intervals and the number of seeds
 n each rests on (one seed: a value, no interval); speedups are paired by seed, * where the interval
 excludes 1. A median is censored (≥ budget) when {CENSORED_MEDIAN_RULE}; where one side of a ratio is
 censored, ≥ or ≤ gives the bound the budget sets. A cell marked "tuning incomplete" has planned tuning

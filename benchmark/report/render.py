@@ -12,7 +12,7 @@ import pandas as pd
 
 from benchmark import BenchError
 from benchmark.files import atomic_write
-from benchmark.report.batchfit import batch_fits
+from benchmark.report.batchfit import MIN_R2, batch_fits
 from benchmark.report.figures import render_figures
 from benchmark.report.frames import load
 from benchmark.report.headline import (
@@ -29,7 +29,7 @@ from benchmark.report.headline import (
 )
 from benchmark.report.missing import clean, is_missing
 from benchmark.report.page import html_page
-from benchmark.report.statistics import CENSORED_MEDIAN_RULE
+from benchmark.report.statistics import CENSORED_MEDIAN_RULE, LEVEL, RESAMPLES
 from benchmark.report.tables import (
     failed_runs,
     hp_label,
@@ -39,6 +39,7 @@ from benchmark.report.tables import (
     summary_table,
 )
 from benchmark.results.store import skipped_line
+from optimizers.interface import PASS_WEIGHTS
 
 # version 2: the report's own columns (setup, label) beside the stored workload and optimizer
 LEADERBOARD_SCHEMA = {"schema": "optbench-leaderboard", "version": 2}
@@ -101,8 +102,8 @@ def failures_markdown(failed: pd.DataFrame) -> list[str]:
 
 
 NOTES = (
-    "Median over seeds of each cell's selected setting; intervals are percentile bootstraps (2000 "
-    "resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
+    f"Median over seeds of each cell's selected setting; intervals are {LEVEL:.0%} percentile bootstraps "
+    f"({RESAMPLES} resamples, fixed seed) in which runs that never reached the target count as infinitely many steps "
     "(a bound ≥ budget means too many resamples were censored), and n is the number of seeds an interval "
     "rests on (its paired seeds, for a ratio); one seed gives a value and no interval. A median is censored "
     f"(≥ budget) when {CENSORED_MEDIAN_RULE}, and then no speedup is given: where one side of a ratio is "
@@ -112,13 +113,13 @@ NOTES = (
     "Gauss-Newton oracle. Speedup intervals resample seeds jointly for both optimizers (runs of one seed "
     "share their warm start and data order); * marks an interval that excludes 1. The bracket is the "
     "widest gap, over the cell's runs, between the two evaluations around the crossing. Tuning trials count "
-    "each cell's settings tried: its grid, extended by the grid's own spacing (at most two points a side) "
-    "while the best sat at an edge; (grid edge) flags a selected setting still at an edge of what was "
+    "each cell's settings tried: its grid, extended by the grid's own spacing (a few points a side at most, "
+    "inside each setting's valid range) while the best sat at an edge; (grid edge) flags a selected setting still at an edge of what was "
     "tried; (tuning incomplete: 2 of 3 trials) a cell some of whose planned tuning trials have no record "
     "here, or only a failed one: its row is provisional, no speedup is taken over it and the headline "
-    "leaves it out. R² needs three batch sizes or more; below R² 0.9 a fit is not quoted. B_noise intervals "
-    "resample seeds jointly across batch sizes. Compute counts forward-equivalent micro-batch passes "
-    "(forward 1, backward 2, JVP 2), line searches included."
+    f"leaves it out. R² needs three batch sizes or more; below R² {MIN_R2:g} a fit is not quoted. B_noise "
+    "intervals resample seeds jointly across batch sizes. Compute counts forward-equivalent micro-batch "
+    f"passes ({', '.join(f'{k} {w:g}' for k, w in PASS_WEIGHTS.items())}), line searches included."
 )
 
 

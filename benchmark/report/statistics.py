@@ -12,13 +12,15 @@ import numpy as np
 
 from benchmark.report.missing import as_inf
 
+LEVEL = 0.95  # of every interval the report gives
+RESAMPLES = 2000  # bootstrap resamples of every interval (a fixed seed: the same records, the same report)
 MIN_SEEDS = 2  # an interval needs two seeds or more: the "interval" of one seed is a point
 # When ``censored_median`` says a median is censored, in words (the report's notes quote it).
 CENSORED_MEDIAN_RULE = "at least half of its runs never reached the target within the step budget"
 
 
 def bootstrap_ci(
-    values: Sequence[float | None], level: float = 0.95, n_boot: int = 2000, seed: int = 0, stat=np.median
+    values: Sequence[float | None], level: float = LEVEL, n_boot: int = RESAMPLES, seed: int = 0, stat=np.median
 ) -> tuple[float, float, float]:
     """(statistic, low, high): percentile bootstrap interval of ``stat`` (median by default). Censored
     values (missing: None or NaN) count as +inf, so a bound is inf where too many resamples are censored.
@@ -48,7 +50,7 @@ def censored_median(values: Sequence[float | None]) -> float | None:
 
 
 def paired_speedup_ci(
-    baseline: dict, ours: dict, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+    baseline: dict, ours: dict, level: float = LEVEL, n_boot: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float, float]:
     """Speedup median(baseline) / median(ours) with a bootstrap interval that resamples *seeds*, jointly for
     both: runs of one seed share their warm start and their data order, so they are paired. ``baseline`` and
