@@ -68,8 +68,9 @@ def test_the_backends_table_is_the_registry_with_its_search_spaces():
     rows = [[c.strip() for c in row.strip("|").split("|")] for row in part.strip().splitlines()[2:] if row.startswith("| `")]
     assert [r[0].strip("`") for r in rows] == [n for n, c in registry().items() if c.__module__.startswith("optimizers.")]
     for name, _, space in rows:
-        values = [float(v) for v in re.findall(r"[\d.]+(?:e-?\d+)?", space.split("lr", 1)[1])]
-        assert {"lr": values} == get_backend(name.strip("`")).search_space, name
+        stated = {key: [float(v) for v in values.split(", ")]
+                  for key, values in (part.strip().split(" ", 1) for part in space.split(";"))}
+        assert stated == get_backend(name.strip("`")).search_space, name
 
 
 def test_the_gauss_newton_settings_named_are_declared_and_off_by_default():

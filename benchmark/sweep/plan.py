@@ -31,17 +31,25 @@ DEFAULT_TUNE_BUDGET = 3
 
 def tuning_grid(optimizer: str, budget: int = DEFAULT_TUNE_BUDGET,
                 settings: Settings | None = None) -> list[tuple[tuple[str, object], ...]]:
-    """The backend's search space as a list of override tuples, cut to ``budget`` evenly spread
-    settings when it is larger, so that every optimizer gets the same tuning budget; with ``settings``
+    """The grid protocol's settings (``grid_space``) as a list of override tuples, cut to ``budget`` evenly
+    spread settings when it is larger, so that every optimizer gets the same tuning budget; with ``settings``
     from the command line, its fixed values in every tuple and its own grids searched whole."""
     settings = settings or Settings()
-    space = settings.space(get_backend(optimizer).search_space)
+    space = grid_space(optimizer, settings)
     keys = sorted(space)
     points = [tuple(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
     if len(points) > budget and not settings.grid:
         idx = np.unique(np.round(np.linspace(0, len(points) - 1, budget)).astype(int))
         points = [points[i] for i in idx]
     return [tuple(sorted({**dict(p), **settings.fixed}.items())) for p in points]
+
+
+def grid_space(optimizer: str, settings: Settings | None = None) -> dict[str, list]:
+    """What the grid protocol searches: the first key of the backend's declared space (the learning rate, for
+    every built-in backend), with the command line's own grids and without its fixed keys."""
+    declared = get_backend(optimizer).search_space
+    first = next(iter(declared))
+    return (settings or Settings()).space({first: declared[first]})
 
 
 EXTENSIONS_PER_SIDE = 2  # grid points added beyond an edge of the declared grid, per direction, at most
@@ -75,7 +83,7 @@ def extension(name: str, cell: list[Trial], done: list[dict], targets,
     (``(None, why)``). None when no edge is best."""
     best = min(zip(cell, done), key=lambda td: (selection_key(td[1], targets), td[0].run_id))[0]
     backend = get_backend(name)
-    space, chosen = (settings or Settings()).space(backend.search_space), dict(best.hparams)
+    space, chosen = grid_space(name, settings), dict(best.hparams)
     blocked = None
     for key in sorted(space):
         grid = sorted(space[key])

@@ -25,7 +25,13 @@ class AdamWHyper(FirstOrderHyper):
 class AdamW(FirstOrder):
     name = "adamw"
     Hyper = AdamWHyper
-    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
+    # The first key is the learning rate, the one key the grid protocol (--tuning grid) searches; coordinate tuning
+    # searches them all. lr: the release's grid (0.003, 0.01, 0.03); beta2: the release's 0.95 and Marin's 0.98
+    # (Wen et al. 2026) on either side, log-spaced in 1 - beta2; weight decay: Marin's AdamW grid reaches 0.1
+    # (decoupled, times lr), 0 is the release's; warmup: a fraction of the budget, against the rise a fresh
+    # optimizer state makes after the AdamW warm start.
+    search_space = {"lr": [3e-3, 1e-2, 3e-2], "beta2": [0.9, 0.95, 0.98, 0.99], "weight_decay": [0.0, 0.01, 0.1],
+                    "warmup": [0.0, 0.05, 0.1]}
     description = "AdamW, clip 1.0, beta2 0.95"
 
     def build_optimizers(self, model):

@@ -29,7 +29,8 @@ class MuonHyper(FirstOrderHyper):
     # torch.optim.Muon's adjust_lr_fn; "original" = optax's sqrt(max(1, out/in))
     adjust_lr: str = hyper("original", ("original", "match_rms_adamw"))
     weight_decay: float = hyper(0.0, NON_NEGATIVE)  # Muon part (the release passes none)
-    adam_lr: float = hyper(-1.0, ANY)  # Adam parts; <= 0 means lr
+    adam_lr: float = hyper(-1.0, ANY)  # Adam parts; <= 0 means lr * adam_lr_ratio
+    adam_lr_ratio: float = hyper(1.0, POSITIVE)  # the Adam parts' lr relative to lr, where adam_lr <= 0
     adam_beta1: float = hyper(0.9, UNIT)
     adam_beta2: float = hyper(0.95, UNIT)
     adam_eps: float = hyper(1e-8, POSITIVE)
@@ -40,7 +41,7 @@ def muon_chain(hidden: list[nn.Parameter], embed_head: list[nn.Parameter], vecto
                hp: MuonHyper) -> list[torch.optim.Optimizer]:
     """Muon on ``hidden`` (2-D matrices only: torch's Muon takes nothing else), AdamW on ``embed_head``,
     Adam with Nesterov momentum on ``vectors``."""
-    adam_lr = hp.adam_lr if hp.adam_lr > 0 else hp.lr
+    adam_lr = hp.adam_lr if hp.adam_lr > 0 else hp.lr * hp.adam_lr_ratio
     adam = dict(lr=adam_lr, betas=(hp.adam_beta1, hp.adam_beta2), eps=hp.adam_eps, weight_decay=hp.adam_weight_decay)
     chain = [torch.optim.Muon(hidden, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, ns_steps=hp.ns_steps,
                               weight_decay=hp.weight_decay, adjust_lr_fn=hp.adjust_lr),
@@ -52,7 +53,12 @@ def muon_chain(hidden: list[nn.Parameter], embed_head: list[nn.Parameter], vecto
 class Muon(FirstOrder):
     name = "muon"
     Hyper = MuonHyper
-    search_space = {"lr": [0.01, 0.02, 0.05]}  # the release's default lr is 0.01
+    # lr: from the release's 0.01 up (first key: the grid protocol's); momentum: Muon's 0.95 (Jordan et al. 2024,
+    # the release) with 0.9 and 0.98 beside it, log-spaced in 1 - momentum; the Adam parts' lr as a ratio of lr
+    # (the release shares one lr: 1), a factor of 3 either way; weight decay of the Muon part: the release's 0
+    # and Marin's range up to 0.1.
+    search_space = {"lr": [0.01, 0.02, 0.05], "momentum": [0.9, 0.95, 0.98], "adam_lr_ratio": [0.3, 1.0, 3.0],
+                    "weight_decay": [0.0, 0.01, 0.1]}
     description = "Muon on hidden matrices, AdamW on embedding and head, Nesterov Adam on 1-D (one lr, clip per chain)"
     memory = MemoryModel(state_bytes_per_parameter=14.0)  # one momentum buffer on the hidden matrices
 

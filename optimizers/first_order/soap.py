@@ -266,7 +266,11 @@ class SOAPHyper(FirstOrderHyper):
 class SOAPBackend(FirstOrder):
     name = "soap"
     Hyper = SOAPHyper
-    search_space = {"lr": [3e-3, 1e-2, 3e-2]}
+    # lr: the release's grid (first key: the grid protocol's); beta2: the release's 0.95 with the SOAP paper's
+    # 0.99 (Vyas et al. 2024), log-spaced in 1 - beta2; weight decay: the release's 1e-4 up to Marin's 0.1, log;
+    # preconditioner refresh every 10 steps (the release, the paper) against 1 and 3.
+    search_space = {"lr": [3e-3, 1e-2, 3e-2], "beta2": [0.95, 0.98, 0.99], "weight_decay": [1e-4, 1e-3, 1e-2, 1e-1],
+                    "precondition_frequency": [1, 3, 10]}
     description = "SOAP: Adam in Shampoo's eigenbasis (preconditioner every 10 steps); AdamW on 1-D; clip per chain"
 
     def build_optimizers(self, model):

@@ -45,9 +45,11 @@ class GaussNewtonBase(Backend):
     family = "gauss-newton"
     ddp = True  # every product and line-search loss averaged over ranks
 
-    # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of
-    # {3e-3, 1e-2, 3e-2}, so the grid reaches one step further.
-    search_space = {"lr": [1e-2, 3e-2, 1e-1]}
+    # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of {3e-3, 1e-2, 3e-2}, so
+    # the grid reaches one step further (first key: the grid protocol's). The inner AdamW's beta2: the release's
+    # 0.999 with 0.99 and 0.9999, log-spaced in 1 - beta2; the line search's range: the release's 5 candidates
+    # (full GN) with 3 and 8.
+    search_space = {"lr": [1e-2, 3e-2, 1e-1], "beta2": [0.99, 0.999, 0.9999], "ls_range": [3, 5, 8]}
     # model, anchor, inner iterate and its gradient, Muon/AdamW states; logits (product and line search)
     # come in chunks of at most 16M entries, counted as one whole-batch copy; the math attention kernel
     memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=1.0, attention_scores=True)
@@ -254,6 +256,8 @@ class GaussNewtonProxLinear(GaussNewton):
     name = "gn-prox-linear"
     Hyper = ProxLinearHyper
     description = "GN-prox-linear: inner steps on the true loss of the linearised model"
+    # The true loss of the linearised model has no curvature bound of its own: damping may matter here
+    search_space = {**GaussNewtonBase.search_space, "damping": [1e-4, 1e-3, 1e-2]}
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,8 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     name = "layerwise-gn"
     Hyper = LayerwiseHyper
     description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
+    # the release's layerwise line search is 10 candidates long
+    search_space = {**GaussNewtonBase.search_space, "ls_range": [5, 10, 15]}
 
     @classmethod
     def groups(cls, n_stages):
