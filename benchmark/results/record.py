@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from benchmark import __version__
+from benchmark.hashing import content_hash
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -77,3 +78,16 @@ def upgrade(record: dict) -> dict:
 def overrides(run: dict) -> dict:
     """The hyperparameters the trial set, with their values: its setting."""
     return {k: run["hparams"][k] for k in run.get("overrides") or ()}
+
+
+GRID = "grid"  # the default tuning protocol: its trials keep the run ids they had before protocols were named
+
+
+def run_id(workload: str, workload_key: str, corpus: str, optimizer: str, hparams, k: int, seed: int,
+           numerics: str = "", protocol: str = GRID) -> str:
+    """The content hash that names a run: its workload definition, corpus, optimizer, settings, K and seed, and,
+    where they are not the defaults, its numerics and tuning protocol. ``results.validate`` recomputes it."""
+    parts = [workload_key, corpus, optimizer, [list(p) for p in hparams], k, seed]
+    parts += [numerics] if numerics else []
+    parts += [protocol] if protocol != GRID else []
+    return f"{workload}-{optimizer}-k{k}-s{seed}-{content_hash(parts, length=10)}"

@@ -11,8 +11,8 @@ import math
 import re
 from pathlib import Path
 
-from benchmark.hashing import content_hash
 from benchmark.results.curves import steps_to_target
+from benchmark.results.record import GRID, run_id
 from benchmark.workload.presets import PRESETS, calibrated
 
 CODE_VERSION = re.compile(r"^\d+\.\d+\.\d+(\+[0-9a-f]{7,40}(\.dirty)?)?$")
@@ -40,10 +40,9 @@ def _workload_problem(run: dict, targets_files: list[Path]) -> str | None:
 
 
 def _identity_problem(run: dict) -> str | None:
-    hparams = [[k, run["hparams"][k]] for k in sorted(run.get("overrides") or [])]
-    parts = [run["workload_key"], run.get("corpus_key", ""), run["optimizer"], hparams, run["k"], run["seed"]]
-    digest = content_hash([*parts, run["numerics"]] if run.get("numerics") else parts, length=10)
-    expected = f"{run['workload']}-{run['optimizer']}-k{run['k']}-s{run['seed']}-{digest}"
+    hparams = [(k, run["hparams"][k]) for k in sorted(run.get("overrides") or [])]
+    expected = run_id(run["workload"], run["workload_key"], run.get("corpus_key", ""), run["optimizer"], hparams,
+                      run["k"], run["seed"], run.get("numerics") or "", run.get("protocol") or GRID)
     return None if run["run_id"] == expected else f"run id {run['run_id']} is not the hash of its settings ({expected})"
 
 

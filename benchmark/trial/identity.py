@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmark.data.streams import MicroBatchStream, PackedSequences
 from benchmark.data.tokens import PreparedData
-from benchmark.hashing import content_hash
+from benchmark.results.record import GRID, run_id
 from benchmark.workload.presets import Workload
 from optimizers import get_backend, make_hyper
 
@@ -28,19 +28,21 @@ class Trial:
     prune_after: float | None = None  # a tuning trial stops here unless it reached its last target by then
     fixed: tuple[str, ...] = ()  # hyperparameters fixed from the command line (their values are in hparams)
     cell_trials: tuple[str, ...] = ()  # a tuning trial: the run ids of its cell's tuning as planned; not the identity
+    protocol: str = GRID  # how its cell is tuned: another protocol's trials are other runs, and other report rows
 
     @property
     def run_id(self) -> str:
-        parts = [self.workload.key(), self.corpus, self.optimizer, list(self.hparams), self.k, self.seed]
-        digest = content_hash([*parts, self.numerics] if self.numerics else parts, length=10)
-        return f"{self.workload.name}-{self.optimizer}-k{self.k}-s{self.seed}-{digest}"
+        return run_id(self.workload.name, self.workload.key(), self.corpus, self.optimizer, self.hparams, self.k,
+                      self.seed, self.numerics, self.protocol)
 
     def hyper(self):
         return make_hyper(get_backend(self.optimizer), dict(self.hparams))
 
     def label(self) -> str:
-        """The optimizer as reports show it: with its command-line fixed settings, a variant of its own."""
-        return variant(self.optimizer, self.hparams, self.fixed)
+        """The optimizer as reports show it: with its command-line fixed settings and a tuning protocol other
+        than the grid's, a variant of its own."""
+        label = variant(self.optimizer, self.hparams, self.fixed)
+        return label if self.protocol == GRID else f"{label} ({self.protocol})"
 
     def describe(self) -> str:
         """One line's name for the trial: the optimizer (with its fixed settings), the setting its cell tunes,

@@ -62,7 +62,7 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
         "run_id": trial.run_id, "suite": trial.suite, "role": trial.role, "reason": trial.reason,
         "prune_after": trial.prune_after, "cell_trials": list(trial.cell_trials),
         "workload": w.name, "workload_version": w.version, "workload_key": w.key(),
-        "corpus_key": trial.corpus, "numerics": trial.numerics,
+        "corpus_key": trial.corpus, "numerics": trial.numerics, "protocol": trial.protocol,
         "optimizer": trial.optimizer, "variant": trial.label(), "fixed": list(trial.fixed),
         "optimizer_family": get_backend(trial.optimizer).family,
         "hparams": asdict(hp) if hp is not None else dict(trial.hparams),
