@@ -48,7 +48,10 @@ def run(
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (first-order backends)")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the trial list with its cost and exit")] = False,
     shard: Annotated[str | None, typer.Option(help="run part i of n of the trial list, as i/n")] = None,
-    tune_budget: Annotated[int, typer.Option(min=1, help="settings of each backend's initial grid per optimizer and K")] = 3,
+    tuning: Annotated[str, typer.Option(help="grid (a learning-rate grid, the default suite's) or coordinate (every "
+                                             "declared hyperparameter, one at a time)")] = "grid",
+    tune_budget: Annotated[int | None, typer.Option(
+        min=1, help="grid: settings of each backend's initial grid (3); coordinate: trials per cell (16)")] = None,
     prune: Annotated[bool, typer.Option(help="stop tuning trials that can no longer be selected")] = True,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="fix settings of an optimizer, e.g. gn.ls_rule=first_worse,muon.momentum=0.9 (repeatable)")] = None,
@@ -61,26 +64,34 @@ def run(
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
     from benchmark.sweep.suite import run_suite
-    from benchmark.trial.hardware import Hardware
     from benchmark.trial.loggers import check_logger
     from benchmark.trial.run import TrialFailed
 
-    if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
-        _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")
-    if accelerator not in ("cpu", "gpu", "cuda", "auto"):
-        _fail(f"unknown accelerator {accelerator!r}; valid: cpu, gpu, auto")
-    hw = Hardware(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision, tf32=tf32,
-                  compile=compile_model, logger=logger)
+    hw = _hardware(accelerator, devices, num_nodes, precision, tf32, compile_model, logger)
     try:
         check_logger(logger)
         records = run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data,
                             results=results, hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget,
-                            prune=prune, sets=set_ or [], grids=grid or [], workload_items=workload or [])
+                            prune=prune, sets=set_ or [], grids=grid or [], workload_items=workload or [],
+                            tuning=tuning)
     except BenchError as exc:
         _fail(str(exc))
     except TrialFailed as exc:  # several processes: the first failure ends the sweep
         records = [exc.record]
     _exit_on_failures(records, results)
+
+
+def _hardware(accelerator: str, devices: int, num_nodes: int, precision: str, tf32: bool, compile_model: bool,
+              logger: str):
+    """The hardware a run asks for, or a one-line error."""
+    from benchmark.trial.hardware import Hardware
+
+    if precision not in ("32-true", "bf16-mixed"):  # fp16 would need a loss scaler inside every backend
+        _fail(f"unknown precision {precision!r}; valid: 32-true, bf16-mixed")
+    if accelerator not in ("cpu", "gpu", "cuda", "auto"):
+        _fail(f"unknown accelerator {accelerator!r}; valid: cpu, gpu, auto")
+    return Hardware(accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision, tf32=tf32,
+                    compile=compile_model, logger=logger)
 
 
 def _exit_on_failures(records: list[dict], results: Path) -> None:

@@ -28,7 +28,7 @@ CODE = {"cli": "benchmark.cli", "workloads": "benchmark.workload.presets", "targ
         "record": "benchmark.results.record", "statistics": "benchmark.report.statistics",
         "batchfit": "benchmark.report.batchfit", "figures": "benchmark.report.figures",
         "render": "benchmark.report.render", "corpus": "benchmark.data.corpus", "testing": "benchmark.testing",
-        "writer": "benchmark.trial.writer"}
+        "writer": "benchmark.trial.writer", "coordinate": "benchmark.sweep.coordinate"}
 # Paths a page names that are not there yet, while the layout moves: the page's path -> where it is meanwhile.
 MOVED: dict[str, str] = {}
 GENERATED = {"docs/results/speedup.png"}  # written by scripts/readme_results.py, not committed before it runs
@@ -114,8 +114,8 @@ def torch_pin() -> str:
 
 # (page, a pattern whose groups are the stated numbers, what the code says)
 FACTS = [
-    ("method", r"`--tune-budget`, default (\d+)", lambda: code("plan").DEFAULT_TUNE_BUDGET),
-    ("method", r"`--tune-budget`, default (\d+)", lambda: default("run", "--tune-budget")),
+    ("method", r"the default: `--tune-budget`, default (\d+)", lambda: code("plan").DEFAULT_TUNE_BUDGET),
+    ("method", r"trials per cell \(`--tune-budget`, default (\d+)", lambda: code("coordinate").DEFAULT_BUDGET),
     ("method", r"`--seeds`, default (\d+)", lambda: default("run", "--seeds")),
     ("method", r"at most (\d+) points a side", lambda: code("plan").EXTENSIONS_PER_SIDE),
     ("method", r"\((\d+) resamples", lambda: inspect.signature(code("statistics").bootstrap_ci).parameters["n_boot"].default),
@@ -145,7 +145,7 @@ FACTS = [
     ("scale", r"refreshed for (\d+) s, (\d+) minutes", lambda: (code("store").STALE_AFTER_SECONDS, code("store").STALE_AFTER_SECONDS / 60)),
     ("scale", r"exits with status (\d+)", lambda: code("cli").INTERRUPTED),
     ("cli", r"\| (\d+) \| Ctrl-C", lambda: code("cli").INTERRUPTED),
-    ("cli", r"(\d+) seeds, a tuning budget of (\d+)", lambda: (default("run", "--seeds"), default("run", "--tune-budget"))),
+    ("cli", r"(\d+) seeds, a tuning budget of (\d+)", lambda: (default("run", "--seeds"), code("plan").DEFAULT_TUNE_BUDGET)),
     ("cli", r"`--k` the micro-batches per step \(default (\d+)\)", lambda: default("perf", "--k")),
     ("cli", r"`--reps` the timed repetitions \(default (\d+)\)", lambda: default("perf", "--reps")),
     ("cli", r"tuned AdamW \((\d+) seeds by default\)", lambda: default("calibrate", "--seeds")),

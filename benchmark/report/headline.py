@@ -109,7 +109,9 @@ def setting_cell(r: dict) -> str:
 
 def tuning_cell(r: dict) -> str:
     trials = f"{int(r['tuning_trials'])}"
-    return trials if tuning_complete(r) else f"{trials} of {int(r['tuning_planned'])}"
+    trials = trials if tuning_complete(r) else f"{trials} of {int(r['tuning_planned'])}"
+    compute = r.get("tuning_fwd_equiv")
+    return trials if is_missing(compute) or not r["tuning_trials"] else f"{trials} ({compute:,.0f})"
 
 
 # ------------------------------------------------------------------------ the headline

@@ -50,7 +50,7 @@ COLUMNS = [
     ("Tokens / step", lambda r: f"{r['tokens_per_step']:,}", lambda r: r["tokens_per_step"]),
     ("Optimizer", lambda r: r["label"], lambda r: r["label"]),
     ("Setting", setting_cell, lambda r: r["setting"]),
-    ("Tuning trials", tuning_cell, lambda r: r["tuning_trials"]),
+    ("Tuning trials (compute)", tuning_cell, lambda r: r["tuning_trials"]),
     ("Steps [95% CI]", steps_cell, lambda r: _sortable(r["median_steps"])),
     ("× vs AdamW", speedup_cell, lambda r: _sortable(r["speedup_vs_adamw"], 0)),
     ("× vs best first-order", vs_best_cell, lambda r: _sortable(r["speedup_vs_best_first_order"], 0)),

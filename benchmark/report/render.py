@@ -127,7 +127,7 @@ def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataF
     lines = ["# optbench leaderboard", "", *headline_markdown(table)]
     for (setup, target), part in table.groupby(["setup", "target"], sort=False):
         lines += [f"## {setup}: steps to validation loss {target:g}", "",
-                  "| K | tokens/step | optimizer | setting | tuning trials | median steps [95% CI] | bracket "
+                  "| K | tokens/step | optimizer | setting | tuning trials (compute) | median steps [95% CI] | bracket "
                   "| speedup vs AdamW [95% CI] | speedup vs best first-order [95% CI] | steps ÷ full GN's [95% CI] "
                   "| compute to target (fwd-equiv) | compute speedup | time to target (s) "
                   "| reached / censored / diverged | from (host · device · code) |",

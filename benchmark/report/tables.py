@@ -212,6 +212,9 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
         "bracket": _widest(cell["bracket"]), "budget": budget,
         "tuning_trials": int(first["tuning_trials"]), "tuning_planned": int(first["tuning_planned"]),
         "tuning_complete": tuning_complete(first), "at_edge": _at_edge(tuned, hp),
+        # what the tuning cost, all its trials together: equal budgets in trials are not equal in compute
+        "tuning_fwd_equiv": float(sum((c or {}).get("forward_equivalents", 0.0) for c in tuned["costs"]))
+        if "costs" in tuned else None,
         "runs": len(steps), "reached": sum(v is not None for v in steps),
         "censored": sum(s != "diverged" and is_missing(v) for s, v in zip(cell["status"], cell["steps"])),
         "diverged": int((cell["status"] == "diverged").sum()),

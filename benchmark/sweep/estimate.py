@@ -121,8 +121,13 @@ def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, dev
         print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
     print(f"about {sweep_hours(plan, part, seeds, devices):.1f} h of GPU time for the whole sweep over full budgets (seed "
           f"reruns included, each as its cell's average tuning trial), {GPU_BASIS}")
-    print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best setting "
-          "sits at an edge of its grid; tuning trials stop early once they can no longer be selected")
+    if plan.budget is not None:  # coordinate tuning: each cell walks on, one batch of trials at a time
+        print(f"+ more tuning trials as each of {len(plan.cells)} cells walks on, one hyperparameter at a time, up to "
+              f"{plan.budget} trials a cell (cells between the smallest and largest K wait for both); tuning trials "
+              "stop early once they can no longer be selected")
+    else:
+        print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best "
+              "setting sits at an edge of its grid; tuning trials stop early once they can no longer be selected")
     lines = rereads([t for t, _ in rows], available)
     print(f"{'corpus not prepared: tokens available unknown' if available is None else f'{available:,} training tokens available'}"
           f"; {len(lines)} trials would read some twice (of corpus above 1.00; the warm start counted)")

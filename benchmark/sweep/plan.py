@@ -10,8 +10,8 @@ tuning records exist (possibly written by other shards or machines).
 
 from __future__ import annotations
 
+import functools
 import itertools
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,12 +19,14 @@ import numpy as np
 from benchmark import BenchError
 from benchmark.hashing import content_hash
 from benchmark.results.curves import selection_key
+from benchmark.results.record import GRID
+from benchmark.sweep import coordinate
+from benchmark.sweep.axes import inside_range, round3
+from benchmark.sweep.coordinate import coordinate_cells
 from benchmark.sweep.settings import Settings
 from benchmark.trial.identity import Trial
 from benchmark.workload.presets import Workload
 from optimizers import get_backend
-from optimizers.hyper import valid_values
-from optimizers.registry import make_hyper
 
 DEFAULT_TUNE_BUDGET = 3
 
@@ -63,14 +65,11 @@ class Plan:
     best: dict[tuple[int, str], tuple] = field(default_factory=dict)
     cells: dict[tuple[int, str], list[Trial]] = field(default_factory=dict)  # each cell's tuning trials
     notes: list[str] = field(default_factory=list)  # edges of a valid range that stopped an extension
+    budget: int | None = None  # coordinate tuning: trials a cell may spend (None: the grid protocol)
 
     @property
     def trials(self) -> list[Trial]:
         return [*self.tuning, *self.seeds]
-
-
-def _round(value: float) -> float:
-    return float(f"{value:.3g}")
 
 
 def extension(name: str, cell: list[Trial], done: list[dict], targets,
@@ -98,37 +97,12 @@ def extension(name: str, cell: list[Trial], done: list[dict], targets,
             if chosen[key] != edge or len(beyond) >= EXTENSIONS_PER_SIDE:
                 continue
             why = f"{key}={edge:g} was best at the {side} of the {len(tried)} values searched"
-            value, note = _inside(backend, key, edge, _round(limit * factor ** (len(beyond) + 1)), side)
+            value, note = inside_range(backend, key, edge, round3(limit * factor ** (len(beyond) + 1)), side)
             if value is None:
                 blocked = blocked or (None, f"{why}, {note}: not extended")
                 continue
             return tuple(sorted({**chosen, key: value}.items())), why + (f" ({note})" if note else "")
     return blocked
-
-
-def _inside(backend, key: str, edge: float, value: float, side: str) -> tuple[float | None, str]:
-    """``value`` (whole for an integer setting) if the backend takes it for ``key``, checked as a value from the
-    command line is; else the point halfway from ``edge`` to the bound of the declared valid range on
-    ``side``, if that is a new value it takes; else None. With what was done, in words."""
-    whole = isinstance(getattr(backend.Hyper(), key), int)
-
-    def takes(v) -> bool:
-        try:
-            make_hyper(backend, {key: v})
-        except ValueError:
-            return False
-        return True
-
-    value = round(value) if whole else value
-    if takes(value):
-        return value, ""
-    valid = valid_values(backend.Hyper, key)
-    bound = valid.bound("high" if side == "top" else "low") if valid is not None else math.inf
-    halfway = None if math.isinf(bound) else (edge + bound) / 2
-    halfway = None if halfway is None else round(halfway) if whole else _round(halfway)
-    if halfway is not None and halfway != edge and takes(halfway):
-        return halfway, f"{value:g} is outside its valid range {valid}: halfway to its bound instead"
-    return None, f"the edge of its valid range {valid}" if valid is not None else f"{value:g} is not valid"
 
 
 def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan,
@@ -159,19 +133,37 @@ def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan
     plan.seeds.extend(trial(best.hparams, s, "seed", "the cell's selected setting") for s in range(1, seeds))
 
 
+TUNINGS = (GRID, "coordinate")  # --tuning: today's learning-rate grid, or benchmark.sweep.coordinate
+
+
 def iteration_complexity(
     workload: Workload, optimizers: list[str], seeds: int, records: dict[str, dict] | None = None,
-    tune_budget: int = DEFAULT_TUNE_BUDGET, corpus: str = "", numerics: str = "",
-    settings: dict[str, Settings] | None = None,
+    tune_budget: int | None = None, corpus: str = "", numerics: str = "",
+    settings: dict[str, Settings] | None = None, tuning: str = GRID,
 ) -> Plan:
-    """The plan; ``records`` (run id -> run record) extends the tuning of cells whose best setting sits
-    at an edge of what was searched, and fixes the seed reruns of fully tuned cells."""
-    records = records or {}
+    """The plan; ``records`` (run id -> run record) moves each cell's tuning on (a grid extended while its best
+    sits at an edge; a coordinate walk) and fixes the seed reruns of cells whose tuning has ended.
+    ``tune_budget``: the grid's settings (grid protocol) or the trials of a cell (coordinate), by default
+    ``DEFAULT_TUNE_BUDGET`` or ``coordinate.DEFAULT_BUDGET``."""
+    records, settings = records or {}, settings or {}
     plan = Plan(tuning=[])
+    if tuning == "coordinate":
+        plan.budget = tune_budget or coordinate.DEFAULT_BUDGET
+        for name in optimizers:
+            chosen = settings.get(name) or Settings()
+            factory = functools.partial(_coordinate_trial, workload, name, corpus, numerics, tuple(sorted(chosen.fixed)))
+            coordinate_cells(workload, name, seeds, records, plan.budget, factory, chosen, plan)
+        return plan
     for k in workload.ks:
         for name in optimizers:
-            _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan, (settings or {}).get(name))
+            _cell(workload, name, k, seeds, records, tune_budget or DEFAULT_TUNE_BUDGET, corpus, numerics, plan,
+                  settings.get(name))
     return plan
+
+
+def _coordinate_trial(workload, name, corpus, numerics, fixed, k, hparams, seed=0, role="tune", reason=""):
+    return Trial("iteration-complexity", workload, name, hparams, k, seed, role=role, corpus=corpus, numerics=numerics,
+                 reason=reason, fixed=fixed, protocol="coordinate")
 
 
 @dataclass(frozen=True)

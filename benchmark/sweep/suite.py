@@ -9,12 +9,13 @@ from dataclasses import replace
 from benchmark import BenchError
 from benchmark.data.corpus import Corpus
 from benchmark.data.tokens import PreparedData
+from benchmark.results.record import GRID
 from benchmark.results.store import ResultsStore
 from benchmark.sweep.calibrate import calibrate, calibration_trial_count
 from benchmark.sweep.estimate import print_plan, rereads, tokens_available
 from benchmark.sweep.inputs import parse_optimizers, prepare_workload, resolve_workload, run_records
 from benchmark.sweep.plan import (
-    DEFAULT_TUNE_BUDGET,
+    TUNINGS,
     Plan,
     get_suite,
     in_shard,
@@ -36,14 +37,15 @@ CALIBRATION_SEEDS = 2
 
 def run_suite(
     suite: str, preset: str, optimizers: str, seeds: int, data: str | None, results, hw: Hardware | None = None,
-    dry_run: bool = False, shard: str | None = None, tune_budget: int = DEFAULT_TUNE_BUDGET, prune: bool = True,
+    dry_run: bool = False, shard: str | None = None, tune_budget: int | None = None, prune: bool = True,
     sets: list[str] | tuple = (), grids: list[str] | tuple = (), workload_items: list[str] | tuple = (),
+    tuning: str = GRID,
 ) -> list[dict]:
     """Plan the suite and run every trial of it (of this shard) that has no record yet; the new records.
     ``sets``/``grids``: settings from the command line (``benchmark.sweep.settings``); ``workload_items``: the
     preset's fields changed (``benchmark.workload.presets.overridden``)."""
     hw = hw or Hardware()
-    names, settings, part = _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items)
+    names, settings, part = _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items, tuning)
     store = ResultsStore(results)
     preset_workload, corpus = resolve_workload(preset, data, dry_run, store.targets_path)
     workload = overridden(preset_workload, list(workload_items))
@@ -57,7 +59,7 @@ def run_suite(
 
     def plan():
         return iteration_complexity(workload, names, seeds, run_records(store), tune_budget, corpus.key(),
-                                    hw.numerics(), settings)
+                                    hw.numerics(), settings, tuning)
 
     if dry_run:
         prepared = None if corpus.kind == "hub" else prepare_workload(workload, corpus)
@@ -82,10 +84,12 @@ def run_suite(
             ranks.finish()
 
 
-def _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items):
+def _checked(suite, preset, optimizers, hw, shard, sets, grids, workload_items, tuning):
     """(optimizer names, their settings, the shard) from what the command line says, each checked before any
     corpus is read or anything written: a bad one is a one-line BenchError."""
     get_suite(suite)
+    if tuning not in TUNINGS:
+        raise BenchError(f"unknown tuning {tuning!r}; valid: {', '.join(TUNINGS)}")
     names = parse_optimizers(optimizers)
     settings = parse_settings(list(sets), list(grids), names)
     single = [n for n in names if not get_backend(n).ddp]
