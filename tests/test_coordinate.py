@@ -95,3 +95,27 @@ def test_the_walk_starts_from_the_backends_defaults(name):
     first = list(get_backend(name).search_space)[0]
     for t in plan.tuning:
         assert all(v == getattr(defaults, key) for key, v in t.hparams if key != first)
+
+
+@pytest.mark.slow
+def test_a_coordinate_sweep_runs_its_walk_reruns_its_best_and_reports_within_its_protocol(tmp_path, text_data):
+    from benchmark.report.render import render
+    from benchmark.results.store import ResultsStore
+    from benchmark.sweep.suite import run_suite
+    from benchmark.trial.hardware import Hardware
+
+    run_suite("iteration-complexity", "smoke", "adamw,muon", 2, text_data, tmp_path / "R", Hardware("cpu"),
+              tune_budget=4, tuning="coordinate", workload_items=["max_steps=12"])
+    runs = [r["run"] for r in ResultsStore(tmp_path / "R").records()[0]]
+    assert {r["protocol"] for r in runs} == {"coordinate"} and {r["variant"] for r in runs} == {"adamw", "muon"}
+    for k in (1, 4):
+        for name in ("adamw", "muon"):
+            tune = [r for r in runs if r["k"] == k and r["optimizer"] == name and r["role"] == "tune"]
+            (seed,) = [r for r in runs if r["k"] == k and r["optimizer"] == name and r["role"] == "seed"]
+            assert len(tune) == 4 and all(r["reason"].startswith("coordinate pass 1: ") for r in tune)
+            assert {k: seed["hparams"][k] for k in seed["overrides"]} in [
+                {k: r["hparams"][k] for k in r["overrides"]} for r in tune]  # the rerun is one of the walk's points
+    render(tmp_path / "R", tmp_path / "O")
+    text = (tmp_path / "O" / "leaderboard.md").read_text()
+    assert "· coordinate: steps to validation loss" in text and "| 4 | 2048 | muon |" in text
+    assert "vs AdamW" in text  # within the protocol, coordinate-tuned AdamW is the baseline

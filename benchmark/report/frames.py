@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import BenchError
-from benchmark.results.record import overrides
+from benchmark.results.record import GRID, overrides
 from benchmark.results.store import ResultsStore
 from optimizers.registry import registry
 
@@ -53,11 +53,12 @@ def derived(run: dict) -> dict:
 
 
 def setup(run: dict) -> str:
-    """What a cell never pools: the workload and its version, the corpus, the numerics (where recorded)."""
+    """What a cell never pools: the workload and its version, the corpus, the numerics and a tuning protocol
+    other than the grid's (where recorded: absent in older records). Each setup compares within itself: AdamW
+    tuned by coordinate descent is the baseline of the coordinate-tuned rows."""
     corpus = (run.get("corpus") or {}).get("name", "?")
-    numerics = run.get("numerics")  # absent in records older than the field
-    return f"{run['workload']} v{run['workload_version']} · {corpus}" + (
-        f" · {numerics}" if isinstance(numerics, str) and numerics else "")
+    extra = [v for v in (run.get("numerics"), run.get("protocol")) if isinstance(v, str) and v and v != GRID]
+    return " · ".join([f"{run['workload']} v{run['workload_version']}", corpus, *extra])
 
 
 def family(run: dict) -> str:

@@ -68,11 +68,11 @@ def run_suite(
     prepared = prepare_workload(workload, corpus)
     if launched and is_worker_process():
         return follow(Connection(hw, prepared)(), prepared, store, hw)
-    tuning = plan().tuning
-    for line in rereads(tuning, tokens_available(workload, prepared)):
+    planned = plan().tuning
+    for line in rereads(planned, tokens_available(workload, prepared)):
         console.print(f"warning: {line}")
     # Warm starts are single-process AdamW runs: train them all before the other ranks start.
-    for seed in sorted({t.seed for t in tuning} | set(range(seeds))):
+    for seed in sorted({t.seed for t in planned} | set(range(seeds))):
         ensure_warm_start(workload, prepared, seed, hw)
     ranks = Connection(hw, prepared) if launched else None
     if ranks is not None and started_by_launcher(hw):

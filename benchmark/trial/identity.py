@@ -39,17 +39,17 @@ class Trial:
         return make_hyper(get_backend(self.optimizer), dict(self.hparams))
 
     def label(self) -> str:
-        """The optimizer as reports show it: with its command-line fixed settings and a tuning protocol other
-        than the grid's, a variant of its own."""
-        label = variant(self.optimizer, self.hparams, self.fixed)
-        return label if self.protocol == GRID else f"{label} ({self.protocol})"
+        """The optimizer as reports show it: with its command-line fixed settings, a variant of its own (its tuning
+        protocol is part of its setup instead, as its numerics are: each protocol compares within itself)."""
+        return variant(self.optimizer, self.hparams, self.fixed)
 
     def describe(self) -> str:
         """One line's name for the trial: the optimizer (with its fixed settings), the setting its cell tunes,
         K and the seed, e.g. ``muon[momentum=0.9] lr=0.02 K=4 seed=0``."""
         tuned = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams
                          if k not in self.fixed)
-        return f"{self.label()} {tuned or 'defaults'} K={self.k} seed={self.seed}"
+        protocol = f" ({self.protocol})" if self.protocol != GRID else ""
+        return f"{self.label()}{protocol} {tuned or 'defaults'} K={self.k} seed={self.seed}"
 
     def stream(self, data: PreparedData, region: str) -> MicroBatchStream:
         """The micro-batches of this trial's seed in ``region``: "warm" (the warm start), "train" (the
