@@ -123,6 +123,9 @@ class Backend(ABC):
         """``model`` is for its parameters only (``named_parameters``, ``functional_call``); what a backend may
         know of its structure, each parameter's role and the stages, comes in ``layout``."""
         self.model, self.hp, self.total_steps, self.layout = model, hp, total_steps, layout
+        # The step at which a decaying schedule ends: the workload's budget unless the host sets it; a cooldown
+        # branch sets a shorter one (benchmark/trial/branches.py). Warmups stay fractions of ``total_steps``.
+        self.budget: int = total_steps
 
     @classmethod
     @abstractmethod

@@ -100,3 +100,24 @@ def test_the_inner_solver_is_the_release_muon_chain_clipped_in_the_release_group
     else:
         assert groups == [set(names.values()) for names in backend.smap.names]
         assert groups[0] == {"embed.weight"} and groups[-1] == {"head.weight"}
+
+
+@pytest.mark.parametrize(("settings", "budget", "multiplier"), [
+    ({"outer_schedule": "wsd", "cooldown": 1.0}, 1, 0.5),  # a one-step cooldown: half the line search's step
+    ({"outer_schedule": "wsd", "cooldown": 0.2}, 1000, 1.0),  # its cooldown still far away
+    ({"outer_warmup": 0.5}, 4, 0.5),  # the first of 2 warmup steps (half of a budget of 4)
+])
+def test_the_outer_schedule_scales_the_step_the_line_search_chose(setup, settings, budget, multiplier):
+    s = setup
+    model = tiny_model(dtype=torch.float64, **SMALL)
+    cls = get_backend("gn")
+    backend = backend_for(cls, model, make_hyper(cls, dict(ls_batches=1, ls_range=6, **settings)), 4)
+    backend.budget = budget  # as the host sets it for a cooldown branch
+    assert backend.outer_multiplier() == multiplier
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    backend.step(context(model, real_batches(s["data"], 2, 2, T, V), Drawer(s["data"], 2, T, V)))
+    scale = backend.last_scale  # the line search's s, chosen on the unscaled direction
+    assert backend.last_ls_losses[candidates(6).index(scale)] == min(backend.last_ls_losses)
+    for n, p in model.named_parameters():  # θ = θ0 + m s d
+        expected = anchor[n] + (multiplier * scale) * (backend.inner[n].detach() - anchor[n])
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-15)

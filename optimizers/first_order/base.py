@@ -14,7 +14,7 @@ from optimizers.hyper import FRACTION, NON_NEGATIVE, HyperBase, hyper
 from optimizers.interface import Backend, Costs, StepContext
 from optimizers.layout import ModelLayout
 from optimizers.partition import check_ownership, optimizer_groups
-from optimizers.schedule import SHAPES, warmup_then_decay
+from optimizers.schedule import SHAPES, cooldown_steps, warmup_then_decay
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,10 @@ class FirstOrderHyper(HyperBase):
     """What ``FirstOrder.step`` reads: global gradient clipping and the learning-rate schedule."""
 
     grad_clip: float = hyper(1.0, NON_NEGATIVE)  # each of the backend's clip groups to this global norm; 0 disables
-    schedule: str = hyper("constant", SHAPES)  # "constant" (the release, from the AdamW warm start) or "cosine"
+    schedule: str = hyper("constant", SHAPES)  # "constant" (the release, from the AdamW warm start), "cosine" or "wsd"
     warmup: float = hyper(0.0, FRACTION)  # fraction of the step budget
     final_lr: float = hyper(0.1, FRACTION)  # cosine floor, as a fraction of lr
+    cooldown: float = hyper(0.2, FRACTION)  # wsd: the last fraction of the budget, cooled down linearly to 0
 
 
 def adamw_kernel(params: list[nn.Parameter]) -> dict:
@@ -62,8 +63,9 @@ class FirstOrder(Backend):
 
     def lr_multiplier(self) -> float:
         hp = self.hp
-        warmup = int(round(hp.warmup * self.total_steps))
-        return warmup_then_decay(self.step_count, self.total_steps, warmup, shape=hp.schedule, final=hp.final_lr)
+        warmup = int(round(hp.warmup * self.total_steps))  # of the workload's budget: the same in every branch
+        return warmup_then_decay(self.step_count, self.budget, warmup, shape=hp.schedule, final=hp.final_lr,
+                                 cooldown=cooldown_steps(hp.cooldown, self.budget))
 
     def step(self, ctx: StepContext) -> float:
         for p in self.params:

@@ -35,6 +35,7 @@ from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split
 from optimizers.layout import ModelLayout, StageMap
 from optimizers.partition import check_ownership, muon_split
 from optimizers.registry import register
+from optimizers.schedule import cooldown_steps, warmup_then_decay
 
 DAMPING_FLOOR = 1e-8  # adaptive damping doubles from at least this, so that it can leave 0
 
@@ -145,9 +146,10 @@ class GaussNewtonBase(Backend):
                                                  hp.ls_batches or len(ctx.microbatches),
                                                  chunked_loss(self.smap) if shares_blocks(self.smap) else None,
                                                  hp.ls_rule)
+        step = scale * self.outer_multiplier()  # m(t)·s: exactly s when m = 1
         with torch.no_grad():
             for n in self.names:
-                live[n].copy_(anchor[n] + scale * direction[n])
+                live[n].copy_(anchor[n] + step * direction[n])
             if self.ema is not None:
                 for n in self.names:
                     self.ema[n].lerp_(live[n], 1 - hp.ema)
@@ -155,6 +157,13 @@ class GaussNewtonBase(Backend):
         self.outer_steps += 1
         self.last_scale = scale
         return float(ctx.reducer.mean_(base_losses)) / len(ctx.microbatches)
+
+    def outer_multiplier(self) -> float:
+        """m(t) of this outer step: 1 for the constant outer schedule (the release), else its schedule, warmed
+        up over a fraction of the workload's budget and cooled down to 0 at the backend's ``budget``."""
+        hp = self.hp
+        return warmup_then_decay(self.outer_steps, self.budget, int(round(hp.outer_warmup * self.total_steps)),
+                                 shape=hp.outer_schedule, cooldown=cooldown_steps(hp.cooldown, self.budget))
 
     def _inner_step(self, ctx: StepContext, i: int, batch, anchor, groups: list[list[int]]) -> float:
         """One inner optimizer step on micro-batch ``i``; returns the true loss at θ0 on it."""

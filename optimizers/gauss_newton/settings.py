@@ -33,6 +33,11 @@ class GNHyper(HyperBase):
     ls_reject: bool = False  # add s = 0 as a candidate
     ls_rule: str = hyper("all", LS_RULES)  # every candidate (the release) or stop at the first that does not improve
     ema: float = hyper(0.0, UNIT)  # EMA of the outer iterates for evaluation; 0 disables
+    # The outer step θ0 + m(t)·s·d, m the schedule (optimizers.schedule) over outer steps: what a first-order
+    # method's learning rate scales (the inner lr sets how far the local model is solved, which s rescales)
+    outer_schedule: str = hyper("constant", ("constant", "wsd"))  # "constant": m = 1 (the release)
+    outer_warmup: float = hyper(0.0, FRACTION)  # fraction of the step budget
+    cooldown: float = hyper(0.2, FRACTION)  # wsd: the last fraction of the budget, cooled down linearly to 0
     objective: str = hyper("gn", OBJECTIVES)  # the quadratic model, or the true loss of the linearised model
     product: str = hyper("double_backward", TRUNK_PRODUCTS)  # how J0Δ is computed (curvature._trunk)
     fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
