@@ -53,6 +53,12 @@ class BenchModule(L.LightningModule):
         self.run_device = torch.device("cpu")
         self.compile_model = False
         self.compiled = False
+        self.budget: int | None = None  # where the backend's decaying schedule ends, when the host sets it
+
+    def set_budget(self, budget: int) -> None:
+        """Lay the backend's decaying schedule out over ``budget`` steps (a cooldown branch: its own budget; the
+        constant phase before its branches: one so far away that no cooldown comes), kept across rebuilds."""
+        self.budget = self.backend.budget = budget
 
     def setup(self, stage: str) -> None:
         # Spawned DDP workers receive this module through torch.multiprocessing, which moves CPU tensors
@@ -77,6 +83,8 @@ class BenchModule(L.LightningModule):
             state = self.backend.state_dict()
             self.backend = self.make_backend(self.model)
             self.backend.load_state_dict(state)
+            if self.budget is not None:
+                self.backend.budget = self.budget
             self.backend_device = self.device
 
     def _draw(self, n: int) -> list[torch.Tensor]:

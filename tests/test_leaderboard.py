@@ -9,6 +9,7 @@ from helpers import as_schema_1
 
 from benchmark.report.leaderboard import merge, write_leaderboard
 from benchmark.results.store import ResultsStore
+from benchmark.results.validate import record_problem
 from tests.helpers import bench
 
 
@@ -136,3 +137,83 @@ def test_two_machines_merge_into_one_leaderboard_with_provenance(smoke_results, 
     origins = {part.split(" · ")[0] for e in board["entries"] for part in e["provenance"].split("; ")}
     assert origins == {"gpu-node-1", "laptop"}
     assert all(len(part.split(" · ")) == 3 for e in board["entries"] for part in e["provenance"].split("; "))
+
+
+def _wsd_record() -> dict:
+    """A WSD record as a trial writes it, of a synthetic run on the smoke preset: the constant phase's curve falls
+    as exp(-step / 8) and a cooldown ends 0.3 below it; its branches are the ones the search asks for."""
+    import math
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
+    from benchmark.results.record import run_id
+    from benchmark.trial.branches import outcome
+    from benchmark.workload.presets import get_workload
+    from optimizers import get_backend, make_hyper
+    from optimizers.interface import Costs
+
+    w, c = get_workload("smoke"), 0.2
+    curve = lambda step: 4.6 + 2.0 * math.exp(-step / 8)  # noqa: E731
+    stable = branch_start(w.max_steps, c)
+    evals = [{"step": s, "val_loss": curve(s)} for s in range(stable + 1)]
+    asked = {}
+
+    def final_loss(n):
+        start = branch_start(n, c)
+        branch = {"budget": n, "start": start, "length": n - start, **Costs(n - start, n - start).as_dict(),
+                  "final_val_loss": curve(n) - (0.3 if n > start else 0.0), "seconds": 0.1}
+        return asked.setdefault(n, branch)["final_val_loss"]
+
+    final = final_loss(w.max_steps)
+    found = smallest_budgets(candidate_budgets(w.resolution_grid(), w.max_steps, c), w.targets, final_loss)
+    run = {**outcome(w, SimpleNamespace(evals=evals, status="running"), list(asked.values()), found, final),
+           "workload": w.name, "workload_version": w.version, "workload_key": w.key(), "corpus_key": "",
+           "workload_config": w.to_dict(), "optimizer": "adamw", "k": 1, "seed": 0, "steps_run": stable,
+           "overrides": ["schedule"], "hparams": asdict(make_hyper(get_backend("adamw"), {"schedule": "wsd"})),
+           "code_version": "0.1.0"}
+    run["run_id"] = run_id(w.name, w.key(), "", "adamw", [("schedule", "wsd")], 1, 0)
+    return {"schema_version": 2, "run": run, "evals": evals}
+
+
+def _edit_wsd(record: dict, what: str) -> dict:
+    run = record["run"]
+    tight = f"{min(run['workload_config']['targets']):g}"
+    found = next(b for b in run["branches"] if b["budget"] == run["steps_to_target"][tight])
+    if what == "loss":  # the branch that reaches the tightest target first, edited to miss it
+        found["final_val_loss"] = float(tight) + 0.01
+    elif what == "start":
+        found["start"] -= 1
+    elif what == "dropped":
+        run["branches"].remove(found)
+    elif what == "extra":
+        run["branches"].append({**found, "budget": 39, "start": 31, "length": 8})
+    elif what == "steps":
+        run["steps_to_target"][tight] -= 1
+    elif what == "final":
+        run["final_val_loss"] -= 0.1
+    elif what == "status":
+        run["status"] = "budget"
+    return record
+
+
+def test_a_wsd_record_is_accepted_with_its_steps_to_target_recomputed_from_its_branches():
+    record = _wsd_record()
+    run = record["run"]
+    assert run["schedule"] == "wsd" and run["status"] == "reached" and len(run["branches"]) > 3
+    assert all(v is not None for v in run["steps_to_target"].values())
+    assert record_problem(record, []) is None
+
+
+@pytest.mark.parametrize(("what", "reason"), [
+    ("loss", "its search needs the branch of budget"),
+    ("start", "starts at"),
+    ("dropped", "which it does not record"),
+    ("extra", "its search asks for"),
+    ("steps", "steps to target 5 says"),
+    ("final", "final validation loss says"),
+    ("status", "status says budget, its branches say reached"),
+])
+def test_an_edited_wsd_record_is_refused_with_the_reason(what, reason):
+    why = record_problem(_edit_wsd(_wsd_record(), what), [])
+    assert why is not None and reason in why, why

@@ -3,17 +3,21 @@ schema (``record.read_record``): that it names a workload this code knows at tha
 whose targets are known (shipped, or calibrated in the source's or the destination's targets file); that
 its run id is the hash of what it says it ran; that its code version has the form records carry; and that
 its outcome follows from its own evaluations: steps-to-target, the final and best losses and the status
-are recomputed, so an edited number is refused with the reason."""
+are recomputed, so an edited number is refused with the reason. A record whose schedule is WSD recomputes them
+from its cooldown branches instead (``results.budgets``): its search is run again on the branches it records,
+which must be exactly the ones that search asks for, each starting where its schedule's cooldown does."""
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields
 from pathlib import Path
 
+from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
 from benchmark.results.curves import steps_to_target
 from benchmark.results.record import GRID, run_id
-from benchmark.workload.presets import PRESETS, calibrated
+from benchmark.workload.presets import PRESETS, Workload, calibrated
 
 CODE_VERSION = re.compile(r"^\d+\.\d+\.\d+(\+[0-9a-f]{7,40}(\.dirty)?)?$")
 
@@ -46,7 +50,11 @@ def _identity_problem(run: dict) -> str | None:
     return None if run["run_id"] == expected else f"run id {run['run_id']} is not the hash of its settings ({expected})"
 
 
-def _outcome_problem(record: dict) -> str | None:
+def outcome_problem(record: dict) -> str | None:
+    """Why the outcome ``record`` claims (steps-to-target, final and best losses, status) does not follow from
+    its evaluations, or from its cooldown branches where its schedule is WSD; None when it does."""
+    if record["run"].get("schedule") == "wsd":
+        return _branches_problem(record)
     run, evals = record["run"], record["evals"]
     targets = sorted((run.get("workload_config") or {}).get("targets") or [], reverse=True)
     steps, losses = [e["step"] for e in evals], [e["val_loss"] for e in evals]
@@ -77,4 +85,65 @@ def record_problem(record: dict, targets_files: list[Path]) -> str | None:
     run = record["run"]
     if not isinstance(run.get("code_version"), str) or not CODE_VERSION.match(run["code_version"]):
         return f"code version {run.get('code_version')!r} is not one optbench writes"
-    return _workload_problem(run, targets_files) or _identity_problem(run) or _outcome_problem(record)
+    return _workload_problem(run, targets_files) or _identity_problem(run) or outcome_problem(record)
+
+
+def _workload(run: dict) -> Workload:
+    cfg = run["workload_config"]
+    return Workload(**{f.name: tuple(cfg[f.name]) if isinstance(cfg[f.name], list) else cfg[f.name]
+                       for f in fields(Workload) if f.name in cfg})
+
+
+def _search(run: dict, w: Workload) -> tuple[list[int], float | None, dict] | str:
+    """(the budgets the trial's search asks for, in its order; the final loss at the workload's budget; what
+    it finds), run on the record's branches; or why it cannot be."""
+    c, branches = run["hparams"]["cooldown"], {b["budget"]: b for b in run.get("branches") or []}
+    diverged = run["status"] == "diverged"
+    budgets = [n for n in candidate_budgets(w.resolution_grid(), w.max_steps, c)
+               if not diverged or branch_start(n, c) < run["steps_run"]]
+    asked: dict[int, None] = {}
+
+    def final_loss(n: int) -> float | None:
+        if n not in budgets:
+            return None
+        if n not in branches:
+            raise LookupError(f"its search needs the branch of budget {n}, which it does not record")
+        asked[n] = None
+        return branches[n]["final_val_loss"]
+
+    try:
+        final = final_loss(w.max_steps)
+        found = smallest_budgets(budgets, w.targets, final_loss)
+    except LookupError as e:
+        return str(e)
+    return list(asked), final, found
+
+
+def _branches_problem(record: dict) -> str | None:
+    run, w = record["run"], _workload(record["run"])
+    c, evals = run["hparams"]["cooldown"], {e["step"]: e["val_loss"] for e in record["evals"]}
+    for b in run.get("branches") or []:
+        n = b["budget"]
+        if b["start"] != branch_start(n, c) or b["length"] != n - b["start"]:
+            return f"the branch of budget {n} starts at {b['start']}, its cooldown at {branch_start(n, c)}"
+        if b["length"] == 0 and not _same(b["final_val_loss"], evals.get(n)):
+            return f"the branch of budget {n} ends at {b['final_val_loss']}, its evaluation at step {n} says {evals.get(n)}"
+    searched = _search(run, w)
+    if isinstance(searched, str):
+        return searched
+    asked, final, found = searched
+    if asked != [b["budget"] for b in run.get("branches") or []]:
+        return f"its branches are budgets {[b['budget'] for b in run['branches']]}, its search asks for {asked}"
+    for t in w.targets:
+        for key, i in (("steps_to_target", 0), ("steps_to_target_bracket", 1)):
+            if not _same(run[key].get(f"{t:g}"), found[t][i]):
+                return f"{key.replace('_', ' ')} {t:g} says {run[key].get(f'{t:g}')}, its branches give {found[t][i]}"
+    losses = [x for x in [*evals.values(), *(b["final_val_loss"] for b in run["branches"])]
+              if x is not None and math.isfinite(x)]
+    if not _same(run["final_val_loss"], final):
+        return f"final validation loss says {run['final_val_loss']}, its branch at the budget {final}"
+    if not _same(run.get("best_val_loss"), min(losses, default=None)):
+        return f"best validation loss says {run.get('best_val_loss')}, its evaluations and branches give {min(losses, default=None)}"
+    tightest = found[min(w.targets)][0] if w.targets else None
+    status = "diverged" if run["status"] == "diverged" else "reached" if tightest is not None else "budget"
+    return None if run["status"] == status else f"status says {run['status']}, its branches say {status}"

@@ -34,11 +34,13 @@ class Evaluation(L.Callback):
     steps-to-target is read off it, and only there). ``status`` says how the trial stands: running,
     reached (its last target), diverged, pruned (``prune_after`` steps passed without reaching the last
     target: it can no longer beat the incumbent it was given), or budget (set by the record writer when
-    the budget ran out)."""
+    the budget ran out). With ``stop_at_target=False`` it runs on past its last target (the constant phase of
+    a trial whose steps-to-target its cooldown branches measure)."""
 
     def __init__(self, grid: list[int], targets: tuple[float, ...], val_batches: list[torch.Tensor],
-                 divergence_factor: float, prune_after: float | None = None, fine=()) -> None:
+                 divergence_factor: float, prune_after: float | None = None, fine=(), stop_at_target: bool = True) -> None:
         self.grid, self.targets, self.val_batches = set(grid), tuple(targets), val_batches
+        self.stop_at_target = stop_at_target
         self.fine = set(fine) - self.grid
         self.divergence_factor, self.prune_after = divergence_factor, prune_after
         self.pending: list[tuple[dict, dict]] = []  # (evaluation weights, eval entry) since the last evaluation
@@ -79,7 +81,7 @@ class Evaluation(L.Callback):
         self.evals.append({**self._entry(module), "val_loss": val})
         if not math.isfinite(val):
             self._stop(trainer, "diverged")
-        elif self.targets and val <= min(self.targets):
+        elif self.stop_at_target and self.targets and val <= min(self.targets):
             self._stop(trainer, "reached")
         elif self.prune_after is not None and module.step_idx >= self.prune_after:
             self._stop(trainer, "pruned")  # it crosses the last target after the incumbent, if ever

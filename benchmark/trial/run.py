@@ -12,6 +12,7 @@ import torch
 from benchmark.data.streams import PackedSequences, StepDataset, validation_batches
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
+from benchmark.trial.branches import Branches, cooldown_fraction
 from benchmark.trial.callbacks import Evaluation, ResumeCheckpoints, StepProgress, restore
 from benchmark.trial.checkpoint import Checkpoint
 from benchmark.trial.hardware import Hardware
@@ -50,6 +51,9 @@ def run_trial(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardwar
     function of the seed and the step, and the checkpoint holds weights, backend state, the line-search
     data cursor and the RNG).
 
+    A trial whose schedule is WSD measures its steps-to-target by cooldown branches (``trial.branches``): its
+    constant phase, then a branch per budget its search tries; it resumes its search from the branches done.
+
     A trial that raises (its backend, its state, an evaluation) is a result too: rank 0 writes a ``failed``
     record (what it raised, at which step, its traceback under the store's logs) and returns it, and the
     next run retries it. In a multi-process run the other ranks may be left inside a collective, so there
@@ -87,23 +91,46 @@ def _train(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware, 
     w = trial.workload
     module = build_module(trial, data, start.model if start else None, w.max_steps)
     module.compile_model = hw.compile
-    val = PackedSequences(data.validation_path, w.seq_len, data.vocab_size)
-    evaluation = Evaluation(w.eval_grid(), w.targets, validation_batches(val, w.val_tokens, w.micro_batch),
-                            w.divergence_factor, trial.prune_after, fine=w.resolution_grid())
+    val = validation_batches(PackedSequences(data.validation_path, w.seq_len, data.vocab_size), w.val_tokens,
+                             w.micro_batch)
+    branches = _branches(trial, data, store, hw, module)
+    evaluation = branches.evaluation(val) if branches else Evaluation(
+        w.eval_grid(), w.targets, val, w.divergence_factor, trial.prune_after, fine=w.resolution_grid())
     writer.attach(module, evaluation)
     if start is not None and start.resumes:
         restore(module, evaluation, start)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
-    if evaluation.status != "running" or module.step_idx >= w.max_steps:
-        # killed after its last evaluation but before its record: nothing left to train
-        return None if is_worker_process() else writer.finish(module)
-    callbacks = [evaluation, MetricsToLogger(evaluation), ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation),
-                 writer]
-    if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
-        callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
-    fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, w.max_steps), hw,
-        callbacks, make_logger(hw.logger, store.logs_dir, trial.run_id))
+    stop = branches.stable_steps if branches else w.max_steps
+    if evaluation.status == "running" and module.step_idx < stop:
+        callbacks = [evaluation, MetricsToLogger(evaluation), ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation),
+                     writer, *(branches.stable_callbacks(module, evaluation, writer) if branches else [])]
+        if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
+            callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
+        fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, stop), hw,
+            callbacks, make_logger(hw.logger, store.logs_dir, trial.run_id))
+        if branches is None and not is_worker_process():
+            # Written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent.
+            return writer.record if writer.record is not None else store.read(trial.run_id)
     if is_worker_process():
         return None
-    # Written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent.
-    return writer.record if writer.record is not None else store.read(trial.run_id)
+    if branches is None:  # killed after its last evaluation but before its record: nothing left to train
+        return writer.finish(module)
+    writer.outcome = branches.search(evaluation, module.step_idx, val, on_step)
+    record = writer.finish(module)
+    branches.clean()
+    return record
+
+
+def _branches(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware, module) -> Branches | None:
+    """The cooldown branches of a trial whose schedule is WSD (``benchmark.trial.branches``), else None."""
+    cooldown = cooldown_fraction(module.backend.hp)
+    if cooldown is None:
+        return None
+    build = functools.partial(_rebuild, trial, data, hw)
+    return Branches(trial, cooldown, store, hw, build, trial.stream(data, "train"))
+
+
+def _rebuild(trial: Trial, data: PreparedData, hw: Hardware, weights: dict) -> BenchModule:
+    module = build_module(trial, data, weights, trial.workload.max_steps)
+    module.compile_model = hw.compile
+    return module

@@ -99,7 +99,8 @@ def make_record(trial, hp, module, evaluation, data: PreparedData, started: floa
 
 class RecordWriter(L.Callback):
     """Writes the trial's record on rank 0, inside whichever process ran the fit (spawned DDP workers return
-    nothing else to the parent): at the end of the fit, then drops the resume checkpoint; or, when the trial
+    nothing else to the parent): at the end of the fit (of a WSD trial: after its cooldown branches, with the
+    run fields they decide in ``outcome``), then drops the resume checkpoint; or, when the trial
     raised, a ``failed`` record with what it raised, at which step, and its traceback in the trial's log
     folder (the resume checkpoint stays: a rerun continues from it). Built before the host, so that a trial
     whose backend cannot even be built is recorded too."""
@@ -110,6 +111,8 @@ class RecordWriter(L.Callback):
         self.started = time.time()  # also tells this attempt's record from an earlier one's
         self.step = 0  # the step being run (1 for the first), or whose evaluation is running
         self.record: dict | None = None
+        self.deferred = False  # the fit is one phase of the trial (WSD's constant phase): its end writes nothing
+        self.outcome: dict = {}  # run fields that the trial's cooldown branches decide, over the fit's
 
     def attach(self, module, evaluation: Evaluation) -> None:
         self.module, self.evaluation = module, evaluation
@@ -122,8 +125,9 @@ class RecordWriter(L.Callback):
     def finish(self, module) -> dict:
         if self.evaluation.status == "running":
             self.evaluation.status = "budget"  # ran its whole budget without reaching the last target
-        self._write(make_record(self.trial, module.backend.hp, module, self.evaluation, self.data, self.started,
-                                self.hw))
+        record = make_record(self.trial, module.backend.hp, module, self.evaluation, self.data, self.started, self.hw)
+        record["run"].update(json.loads(json.dumps(self.outcome)))
+        self._write(record)
         self.store.checkpoint_path(self.trial.run_id).unlink(missing_ok=True)
         return self.record
 
@@ -157,5 +161,5 @@ class RecordWriter(L.Callback):
             self._failed(exception)
 
     def on_fit_end(self, trainer, module) -> None:
-        if trainer.global_rank == 0:
+        if trainer.global_rank == 0 and not self.deferred:
             self.finish(module)
