@@ -126,12 +126,12 @@ def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, rol
                      start: float = 4.0, floor: float = 3.0, budget: int = 30, targets=(3.6, 3.4, 3.2),
                      workload: str = "cpu", version: int = 7, corpus: str = "python-stdlib", diverge_at=None,
                      stop_at=None, family: str | None = None, failed_at: int | None = None,
-                     cell_trials: list[str] | None = None) -> dict:
+                     cell_trials: list[str] | None = None, **tuning) -> dict:
     """A schema-2 record of a run whose validation loss decays as floor + (start - floor) exp(-rate step),
     evaluated every step, with the harness' stopping rules: at its last target, at its budget, where it
     diverges (``diverge_at``: the loss turns non-finite) or where it is pruned (``stop_at``). With
     ``failed_at`` the trial raised at that step: status ``failed``, its ``failure``, the evaluations before;
-    ``cell_trials`` is what a tuning record lists as its cell's planned tuning trials."""
+    ``cell_trials`` is what a tuning record lists as its cell's planned tuning trials; ``tuning``: ``_tuned``'s arguments."""
     from benchmark.results.curves import crossing
     from benchmark.results.record import SCHEMA_VERSION
 
@@ -171,7 +171,24 @@ def synthetic_record(optimizer: str, k: int, seed: int, lr: float = 0.01, *, rol
                           "step": failed_at, "log": f"logs/{run['run_id']}/traceback.txt"}
     if cell_trials is not None:
         run["cell_trials"] = list(cell_trials)
-    return {"schema_version": SCHEMA_VERSION, "run": run, "evals": evals, "steps": []}
+    return _tuned({"schema_version": SCHEMA_VERSION, "run": run, "evals": evals, "steps": []}, **tuning)
+
+
+def _tuned(record: dict, protocol: str | None = None, overrides: dict | None = None, reason: str | None = None,
+           run_fields: dict | None = None) -> dict:
+    """``synthetic_record``'s ``record`` with a tuning ``protocol`` (none: an older record, the grid's), hyperparameters
+    set beside ``lr`` (``overrides``: each then part of the setting and the run id), why it ran (``reason``) and any
+    other run fields (``run_fields``)."""
+    run = record["run"]
+    for key, v in sorted((overrides or {}).items()):
+        run["run_id"] += f"-{key}{v:g}" if isinstance(v, float) else f"-{key}{v}"
+        run["hparams"][key] = v
+    run["overrides"] = sorted(run["hparams"])
+    if protocol is not None:
+        run["run_id"], run["protocol"] = f"{run['run_id']}-{protocol}", protocol
+    run["reason"] = reason or run["reason"]
+    run.update(run_fields or {})
+    return record
 
 
 def write_records(results: Path, records) -> Path:
@@ -188,3 +205,46 @@ def as_schema_1(record: dict) -> dict:
     run["hparam_overrides"] = {k: run["hparams"][k] for k in record["run"]["overrides"]}
     run["lr"] = run["hparams"].get("lr")
     return {**record, "schema_version": 1, "run": run}
+
+
+# The three tuning protocols of one base setup (the robustness suite's records, ``protocol_records``): each
+# backend's base rate, and each hyperparameter value's factor on it (1 at the best value). lr 0.003 at beta2 0.95 is
+# slow enough that a first-order backend never reaches the tightest target (a censored axis trial).
+PROTOCOL_RATES = {"adamw": 0.1, "muon": 0.16, "soap": 0.13, "gn": 0.4}
+PROTOCOL_FACTORS = {"lr": {0.003: 0.3, 0.01: 1.0, 0.03: 0.8}, "beta2": {0.9: 0.85, 0.95: 1.0, 0.99: 0.7},
+                    "cooldown": {0.1: 0.9, 0.2: 1.0, 0.3: 0.95}}
+# the walk's points: the grid's learning rates; coordinate descent from beta2 = 0.99 (lr, then beta2, then lr
+# again at beta2 = 0.95: two of its points are off the selected setting's axes); WSD's lr and cooldown
+PROTOCOL_POINTS = {
+    None: [{"lr": v} for v in (0.003, 0.01, 0.03)],
+    "coordinate": [*({"lr": v, "beta2": 0.99} for v in (0.003, 0.01, 0.03)),
+                   *({"lr": 0.01, "beta2": v} for v in (0.9, 0.95)), *({"lr": v, "beta2": 0.95} for v in (0.003, 0.03))],
+    "wsd": [*({"lr": v, "cooldown": 0.2} for v in (0.003, 0.01, 0.03)), *({"lr": 0.01, "cooldown": v} for v in (0.1, 0.3))]}
+SELECTED = {None: {"lr": 0.01}, "coordinate": {"lr": 0.01, "beta2": 0.95}, "wsd": {"lr": 0.01, "cooldown": 0.2}}
+
+
+def protocol_records(seeds: int = 3, gn_speedup: dict | None = None, gn_jitter: float = 0.0, k: int = 4) -> list[dict]:
+    """Records of one base setup (cpu v7 · python-stdlib, one K) under the grid (no ``protocol`` field, as older
+    records), coordinate and wsd protocols: every backend of ``PROTOCOL_RATES`` tuned on seed 0 over the protocol's
+    points, its best rerun on seeds 1.. (each seed a few percent slower). First-order backends converge faster under
+    the deeper protocols (×1.15, ×1.3); ``gn_speedup`` sets GN's rate per protocol as a multiple of AdamW's at that
+    protocol (default 4), and ``gn_jitter`` moves GN's rate by that fraction up on even seeds and down on odd ones
+    (so that its paired interval widens). A WSD tuning trial records cooldown-branch costs of 100 forward-equivalents."""
+    records = []
+    for protocol, points in PROTOCOL_POINTS.items():
+        depth = {None: 1.0, "coordinate": 1.15, "wsd": 1.3}[protocol]
+        for name, base in PROTOCOL_RATES.items():
+            rate = base * depth if name != "gn" else (gn_speedup or {}).get(protocol, 4.0) * PROTOCOL_RATES["adamw"] * depth
+            fields = {"branch_costs": {"forward_equivalents": 100.0}} if protocol == "wsd" else {}
+
+            def run(p: dict, seed: int, role: str, why: str, rate=rate, name=name, protocol=protocol, fields=fields):
+                factor = float(np.prod([PROTOCOL_FACTORS[key][v] for key, v in p.items()]))
+                factor *= 1 + (gn_jitter if seed % 2 == 0 else -gn_jitter) * (name == "gn")
+                return synthetic_record(name, k, seed, p["lr"], role=role, rate=rate * factor * (1 - 0.03 * seed),
+                                        protocol=protocol, reason=why, run_fields=fields if role == "tune" else {},
+                                        overrides={key: v for key, v in p.items() if key != "lr"}, family=None)
+
+            records += [run(p, 0, "tune", "coordinate pass 1: " + ", ".join(f"{a}={b:g}" for a, b in p.items()))
+                        for p in points]
+            records += [run(SELECTED[protocol], s, "seed", "the cell's selected setting") for s in range(1, seeds)]
+    return records

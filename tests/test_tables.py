@@ -126,3 +126,18 @@ def test_a_censored_median_bounds_the_speedup_by_the_budget(tmp_path):
     assert muon["speedup_vs_adamw_at_most"] < 1
     assert pd.isna(muon["speedup_vs_adamw_at_least"]) and pd.isna(muon["speedup_vs_adamw"])
     assert muon["oracle_gap_at_least"] == pytest.approx(30 / table.loc[("gn", 3.2), "median_steps"])
+
+
+def test_a_protocol_is_a_setup_of_its_own_and_its_tuning_compute_counts_cooldown_branches(tmp_path):
+    records = [synthetic_record("adamw", 4, s, rate=0.2) for s in range(2)]
+    records += [synthetic_record("adamw", 4, s, rate=0.25, protocol="coordinate", overrides={"beta2": 0.95})
+                for s in range(2)]
+    records += [synthetic_record("adamw", 4, 0, lr, role="tune", protocol="wsd",
+                                 run_fields={"branch_costs": {"forward_equivalents": 100.0}}) for lr in (0.01, 0.03)]
+    table = _table(tmp_path, records)
+    base = "cpu v7 · python-stdlib"
+    assert sorted(set(zip(table.setup, table.protocol, table.base_setup))) == [
+        (base, "grid", base), (f"{base} · coordinate", "coordinate", base), (f"{base} · wsd", "wsd", base)]
+    wsd = table[table.protocol == "wsd"]
+    tuned = sum(r["run"]["costs"]["forward_equivalents"] for r in records[-2:])
+    assert (wsd["tuning_fwd_equiv"] == tuned + 200.0).all() and (wsd["tuning_trials"] == 2).all()

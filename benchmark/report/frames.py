@@ -5,8 +5,10 @@ derives, under names of its own:
 
 - ``label``: what the report calls the run's optimizer: its variant where settings were fixed on the
   command line (``muon[momentum=0.9]``, a row of its own), else the optimizer;
-- ``setup``: the workload, its version, the corpus and the numerics, which a cell never pools
-  (``cpu v7 · python-stdlib``);
+- ``setup``: the workload, its version, the corpus, the numerics and a tuning protocol other than the grid's,
+  which a cell never pools (``cpu v7 · python-stdlib``, ``cpu v7 · python-stdlib · coordinate``);
+- ``protocol``: how the run's cell was tuned, as recorded (``grid`` for a record older than the field), and
+  ``base_setup``: its setup without the protocol, what the protocols of one suite share;
 - ``family``: the optimizer's family as the record says it, else as the installed backend of that name
   does ("unknown" for one not installed here);
 - ``setting``: the hyperparameters the trial set, with their values (a dict);
@@ -45,6 +47,7 @@ def derived(run: dict) -> dict:
     """The report's columns of one stored run."""
     steps = run.get("steps_to_target") or {}
     return {"label": run.get("variant") or run["optimizer"], "setup": setup(run), "family": family(run),
+            "protocol": protocol(run), "base_setup": setup(run, with_protocol=False),
             "setting": overrides(run), "lr": run["hparams"].get("lr"),
             "budget": (run.get("workload_config") or {}).get("max_steps"),
             "targets": sorted(steps, key=float, reverse=True),
@@ -52,13 +55,48 @@ def derived(run: dict) -> dict:
             **{f"{BRACKET}{t}": w for t, w in (run.get("steps_to_target_bracket") or {}).items()}}
 
 
-def setup(run: dict) -> str:
+def setup(run: dict, with_protocol: bool = True) -> str:
     """What a cell never pools: the workload and its version, the corpus, the numerics and a tuning protocol
     other than the grid's (where recorded: absent in older records). Each setup compares within itself: AdamW
-    tuned by coordinate descent is the baseline of the coordinate-tuned rows."""
+    tuned by coordinate descent is the baseline of the coordinate-tuned rows. Without the protocol: the base
+    setup, which the robustness view compares the protocols of."""
     corpus = (run.get("corpus") or {}).get("name", "?")
-    extra = [v for v in (run.get("numerics"), run.get("protocol")) if isinstance(v, str) and v and v != GRID]
+    tuned = protocol(run) if with_protocol else GRID
+    extra = [v for v in (run.get("numerics"), tuned) if isinstance(v, str) and v and v != GRID]
     return " · ".join([f"{run['workload']} v{run['workload_version']}", corpus, *extra])
+
+
+# The tuning protocols the report knows, from the least to the most thoroughly tuned, with what each is.
+PROTOCOLS = {
+    GRID: "a learning-rate grid at a constant rate",
+    "coordinate": "every declared hyperparameter by coordinate descent, at a constant rate",
+    "wsd": "from the coordinate protocol's optimum, a warmup-stable-decay schedule, steps to target by cooldown "
+           "branches",
+}
+
+
+def protocol_rank(name: str) -> tuple:
+    """The order of protocols in every view: the known ones from the least thoroughly tuned, then others by name."""
+    return (list(PROTOCOLS).index(name), "") if name in PROTOCOLS else (len(PROTOCOLS), name)
+
+
+def most_thorough(names) -> str:
+    """The most thoroughly tuned of ``names`` (wsd, else coordinate, else the grid); an unknown protocol only
+    where no known one is present."""
+    known = [n for n in names if n in PROTOCOLS]
+    return max(known, key=protocol_rank) if known else min(names)
+
+
+def protocol_text(name: str, article: bool = True) -> str:
+    """'the wsd protocol (from the coordinate protocol's optimum, …)'; without the article, 'wsd (…)'."""
+    described = f" ({PROTOCOLS[name]})" if name in PROTOCOLS else ""
+    return f"the {name} protocol{described}" if article else f"{name}{described}"
+
+
+def protocol(run: dict) -> str:
+    """The run's tuning protocol: as recorded, else the grid's (records older than the field)."""
+    stated = run.get("protocol")
+    return stated if isinstance(stated, str) and stated else GRID
 
 
 def family(run: dict) -> str:

@@ -26,6 +26,7 @@ from benchmark.report.statistics import (
     paired_speedup_ci,
 )
 from benchmark.results.curves import selection_key, value_at_step
+from benchmark.results.record import GRID
 from benchmark.results.store import failed as failed_run
 
 CELL = ["setup", "workload_key", "k", "label"]
@@ -115,6 +116,7 @@ def per_run_targets(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
             rows.append({"setup": r["setup"], "workload": r["workload"], "k": int(r["k"]),
                          "tokens_per_step": int(r["tokens_per_step"]), "label": r["label"],
                          "optimizer": r["optimizer"], "family": r.get("family", "unknown"),
+                         "protocol": r.get("protocol", GRID), "base_setup": r.get("base_setup", r["setup"]),
                          "seed": int(r["seed"]), "run_id": r["run_id"], "target": float(t), "status": r["status"],
                          "budget": r.get("budget"), "steps": s, "fwd_equiv": fe, "seconds": sec,
                          "bracket": r.get(f"{BRACKET}{t}"), "tuning_trials": int(r["tuning_trials"]),
@@ -198,6 +200,7 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
         "setup": setup, "workload": first["workload"], "target": float(first["target"]), "k": k,
         "tokens_per_step": int(first["tokens_per_step"]), "label": opt, "optimizer": first["optimizer"],
         "family": first["family"], "setting": hp_label(hp["setting"].iloc[0]) if len(hp) else "",
+        "protocol": first["protocol"], "base_setup": first["base_setup"],
         "seeds": int(cell["seed"].nunique()),
         "median_steps": median, **_interval("steps", steps, median),
         "median_fwd_equiv": censored_median(fwd), **_interval("fwd_equiv", fwd, median),
@@ -212,14 +215,22 @@ def _cell_row(cell: pd.DataFrame, steps_of: dict[str, dict], fwd_of: dict[str, d
         "bracket": _widest(cell["bracket"]), "budget": budget,
         "tuning_trials": int(first["tuning_trials"]), "tuning_planned": int(first["tuning_planned"]),
         "tuning_complete": tuning_complete(first), "at_edge": _at_edge(tuned, hp),
-        # what the tuning cost, all its trials together: equal budgets in trials are not equal in compute
-        "tuning_fwd_equiv": float(sum((c or {}).get("forward_equivalents", 0.0) for c in tuned["costs"]))
-        if "costs" in tuned else None,
+        "tuning_fwd_equiv": tuning_compute(tuned),
         "runs": len(steps), "reached": sum(v is not None for v in steps),
         "censored": sum(s != "diverged" and is_missing(v) for s, v in zip(cell["status"], cell["steps"])),
         "diverged": int((cell["status"] == "diverged").sum()),
         "provenance": row_provenance(hp),
     }
+
+
+def tuning_compute(tuned: pd.DataFrame) -> float | None:
+    """What a cell's tuning cost, all its trials together, in forward-equivalents (a WSD trial's cooldown branches
+    included): equal budgets in trials are not equal in compute."""
+    if "costs" not in tuned:
+        return None
+    branches = tuned["branch_costs"] if "branch_costs" in tuned else [None] * len(tuned)
+    return float(sum((c if isinstance(c, dict) else {}).get("forward_equivalents", 0.0)
+                     for column in (tuned["costs"], branches) for c in column))
 
 
 def summary_table(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
