@@ -78,3 +78,14 @@ def test_a_cell_whose_tuning_is_incomplete_is_left_out_and_named():
     assert lines[0].startswith("**adamw**") and len(lines) == 2
     assert lines[1] == ("Not covered here: **muon** (tuning incomplete: 2 of 3 trials); **soap** (no finished run "
                         "at K = 8).")
+
+
+def test_the_lead_names_the_protocol_and_a_line_flags_unequal_tuning():
+    """A plugin tuned in 17 trials against AdamW's 3 and Muon's 4: its line says so; 4 against 3 is no flag."""
+    lines = headline(pd.DataFrame([_row("adamw", 30.0, 1.0, (1.0, 1.0), 0.5, (0.45, 0.55)),
+                                   _row("muon", 15.0, 2.0, (1.8, 2.2), 1.0, (1.0, 1.0), tuned=(4, 4)),
+                                   _row("my-plugin", 10.0, 3.0, (2.8, 3.2), 1.5, (1.4, 1.6), tuned=(17, 17))]))
+    ((lead, lines),) = lines
+    assert "the tightest target, under the grid protocol (a learning-rate grid at a constant rate); median" in lead
+    assert lines[0].endswith("(unequal tuning: 17 trials against 3 for adamw and 4 for muon).")
+    assert all("unequal" not in line for line in lines[1:])

@@ -1,7 +1,9 @@
-"""What was found, in words generated from the numbers: per setup, at its largest K and its tightest
-target, each backend's steps with their interval and its speedups over AdamW and over the best first-order
-method, flagged where an interval includes 1 or a tuning optimum sits at a grid edge; a cell whose tuning
-is incomplete is left out and named, with any backend that has no finished run there. Both the page and
+"""What was found, in words generated from the numbers: per setup (of several tuning protocols of one base
+setup, the most thoroughly tuned, named), at its largest K and its tightest target, each backend's steps with
+their interval and its speedups over AdamW and over the best first-order method, flagged where an interval
+includes 1, a tuning optimum sits at a grid edge or the compared rows were tuned in trials that differ by
+more than a factor of 2; a cell whose tuning is incomplete is left out and named, with any backend that has
+no finished run there. Both the page and
 ``leaderboard.md`` open with it; cell values are formatted here for both, each interval with the number of
 seeds it rests on (one seed: the value and ``n = 1``, no interval)."""
 
@@ -11,8 +13,10 @@ import math
 
 import pandas as pd
 
+from benchmark.report.frames import most_thorough, protocol_rank, protocol_text
 from benchmark.report.missing import as_inf, clean, is_missing
 from benchmark.report.tables import ordered, tuning_complete
+from benchmark.results.record import GRID
 
 
 def _noted(text: str, *notes: str) -> str:
@@ -121,12 +125,27 @@ def includes_1(lo, hi) -> bool:
     return lo is not None and hi is not None and lo <= 1 <= hi
 
 
-def _line(r: dict) -> str:
+UNEQUAL = 2  # tuning trials of two compared rows that differ by more than this factor are flagged
+
+
+def unequal_tuning(r: dict, cells: dict[str, dict]) -> str:
+    """'' where the row's tuning trials are within a factor ``UNEQUAL`` of those of each row its headline line
+    compares it with (AdamW, the best first-order method), else which differ ("unequal tuning: 17 trials against
+    3 for adamw"): a cell tuned in more trials had a better chance at its optimum."""
+    mine = int(r["tuning_trials"])
+    compared = [o for o in dict.fromkeys(("adamw", r.get("best_first_order") or "")) if o and o != r["label"]]
+    theirs = [(o, int(cells[o]["tuning_trials"])) for o in compared if o in cells]
+    odd = [f"{n} for {o}" for o, n in theirs if max(mine, n) > UNEQUAL * min(mine, n)]
+    return f"unequal tuning: {mine} trials against {' and '.join(odd)}" if odd else ""
+
+
+def _line(r: dict, cells: dict[str, dict]) -> str:
     opt = r["label"]
+    unequal = unequal_tuning(r, cells)
     if is_missing(r["median_steps"]):
         at_most = clean(r["speedup_vs_adamw_at_most"])
         bound = f"; its speedup vs AdamW is at most {_times(at_most)}×" if at_most is not None else ""
-        return f"**{opt}** did not reach it within the budget: {steps_cell(r)}{bound}."
+        return f"**{opt}** did not reach it within the budget: {_noted(steps_cell(r) + bound, unequal)}."
     parts = [f"**{opt}**: {steps_cell(r)} steps"]
     flags = []
     if opt != "adamw" and not is_missing(r["speedup_vs_adamw_at_least"]):
@@ -144,6 +163,7 @@ def _line(r: dict) -> str:
             flags.append(f"its interval vs {best} includes 1")
     if r.get("at_edge"):
         flags.append("its tuning optimum is at an edge of the grid searched")
+    flags += [unequal] if unequal else []
     return ", ".join(parts) + (f" ({'; '.join(flags)})" if flags else "") + "."
 
 
@@ -155,23 +175,42 @@ def _not_covered(cells: list[dict], absent: list[str], k: int) -> str | None:
     return f"Not covered here: {'; '.join(left)}." if left else None
 
 
-def headline(table: pd.DataFrame) -> list[tuple[str, list[str]]]:
-    """Per setup: (a sentence that sets the scene, one sentence per backend whose tuning is complete,
-    fewest steps first, then one naming what it could not cover)."""
+def quoted_setups(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """(setup, its protocol, every protocol of its base setup) of each setup the headline quotes: per base setup,
+    the most thoroughly tuned protocol present (``frames.most_thorough``)."""
+    table = table.assign(protocol=table.get("protocol", GRID), base_setup=table.get("base_setup", table["setup"]))
     out = []
-    for setup, part in table.groupby("setup", sort=True) if not table.empty else []:
+    for _, part in table.groupby("base_setup", sort=True):
+        protocols = sorted(set(part["protocol"]), key=protocol_rank)
+        chosen = most_thorough(protocols)
+        out.append((part.loc[part["protocol"] == chosen, "setup"].iloc[0], chosen, protocols))
+    return sorted(out)
+
+
+def _lead(setup: str, k: int, target: float, tokens: int, chosen: str, protocols: list[str]) -> str:
+    others = (f", the most thoroughly tuned of the {len(protocols)} protocols these records hold for this setup "
+              f"({', '.join(protocols)}: the robustness view sets them side by side)") if len(protocols) > 1 else ""
+    return (f"{setup}: steps to validation loss {target:g} at K = {k} ({tokens:,} tokens per step), the largest batch "
+            f"and the tightest target, under {protocol_text(chosen)}{others}; median over seeds [95% interval] "
+            "(n seeds), speedups paired by seed")
+
+
+def headline(table: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Per base setup, under its most thoroughly tuned protocol: (a sentence that sets the scene and names the
+    protocol, one sentence per backend whose tuning is complete, fewest steps first, each flagged where its
+    comparisons had unequal tuning, then one naming what it could not cover)."""
+    out = []
+    for setup, chosen, protocols in quoted_setups(table) if not table.empty else []:
+        part = table[table["setup"] == setup]
         k = int(part["k"].max())
         target = float(part["target"].min())
         cells = part[(part.k == k) & (part.target == target)].to_dict("records")
         cells.sort(key=lambda r: as_inf(r["median_steps"]))
-        tokens = int(cells[0]["tokens_per_step"])
-        lead = (f"{setup}: steps to validation loss {target:g} at K = {k} ({tokens:,} tokens per step), the "
-                "largest batch and the tightest target; median over seeds [95% interval] (n seeds), speedups "
-                "paired by seed")
-        lines = [_line(r) for r in cells if tuning_complete(r)]
-        absent = [o for o in ordered(part["label"]) if o not in {r["label"] for r in cells}]
+        by_label = {r["label"]: r for r in cells}
+        lines = [_line(r, by_label) for r in cells if tuning_complete(r)]
+        absent = [o for o in ordered(part["label"]) if o not in by_label]
         lines += [s for s in (_not_covered(cells, absent, k),) if s]
-        out.append((lead, lines))
+        out.append((_lead(setup, k, target, int(cells[0]["tokens_per_step"]), chosen, protocols), lines))
     return out
 
 
