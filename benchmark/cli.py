@@ -58,11 +58,15 @@ def run(
     logger: Annotated[str, typer.Option(help="per-step metrics besides the records: csv, tensorboard, wandb or none")] = "csv",
     grid: Annotated[list[str] | None, typer.Option(
         help="search these values of one setting, e.g. \"muon.lr=0.05,0.1,0.2\" (repeatable)")] = None,
+    launcher: Annotated[str, typer.Option(help="none (here), local or slurm: a job a trial (submitit)")] = "none",
+    partition: Annotated[str | None, typer.Option(help="--launcher slurm: the partition")] = None,
+    job_minutes: Annotated[int, typer.Option(min=1, help="--launcher: a job's time limit in minutes")] = 120,
     workload: Annotated[list[str] | None, typer.Option(
         "--workload", help="change a field of the preset, e.g. max_steps=8 or ks=1,4 (repeatable; a workload of "
                            "its own name, never merged into a leaderboard)")] = None,
 ) -> None:
     """Run a suite: every trial not already in the results folder."""
+    from benchmark.sweep.launcher import Launch
     from benchmark.sweep.suite import run_suite
     from benchmark.trial.loggers import check_logger
     from benchmark.trial.run import TrialFailed
@@ -73,7 +77,7 @@ def run(
         records = run_suite(suite=suite, preset=preset, optimizers=optimizers, seeds=seeds, data=data,
                             results=results, hw=hw, dry_run=dry_run, shard=shard, tune_budget=tune_budget,
                             prune=prune, sets=set_ or [], grids=grid or [], workload_items=workload or [],
-                            tuning=tuning)
+                            tuning=tuning, launch=Launch(launcher, job_minutes, partition))
     except BenchError as exc:
         _fail(str(exc))
     except TrialFailed as exc:  # several processes: the first failure ends the sweep

@@ -118,6 +118,9 @@ class Backend(ABC):
     accumulates: ClassVar[bool] = False
     # every batch-dependent quantity goes through ``ctx.reducer``, so DDP ranks take the same step
     ddp: ClassVar[bool] = False
+    # the settings that turn on the warmup-stable-decay schedule (its cooldown fraction is the setting
+    # ``cooldown``); empty where the backend has none (the robustness suite then gives it no WSD row)
+    wsd: ClassVar[dict] = {}
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int, layout: ModelLayout) -> None:
         """``model`` is for its parameters only (``named_parameters``, ``functional_call``); what a backend may

@@ -130,3 +130,16 @@ def test_set_and_grid_run_the_given_settings_and_label_them(tmp_path, text_data)
     rep = bench("report", "--results", str(R), "--out", str(tmp_path / "O"))
     assert rep.returncode == 0, rep.stderr
     assert "adamw[beta2=0.99]" in (tmp_path / "O" / "leaderboard.md").read_text()
+
+
+def test_a_grid_over_a_key_the_protocol_does_not_tune_makes_a_variant():
+    w = get_workload("smoke")
+    plain = iteration_complexity(w, ["adamw"], seeds=1)
+    wider = iteration_complexity(w, ["adamw"], seeds=1, settings={"adamw": Settings(grid={"beta2": [0.9, 0.99]})})
+    assert {t.label() for t in wider.trials} == {"adamw[beta2 searched]"}  # 6 trials a K against the default's 3
+    assert not {t.run_id for t in plain.trials} & {t.run_id for t in wider.trials}
+    lr_only = iteration_complexity(w, ["adamw"], seeds=1, settings={"adamw": Settings(grid={"lr": [0.01, 0.1]})})
+    assert {t.label() for t in lr_only.trials} == {"adamw"}  # the key it tunes: its own row, other values
+    coord = iteration_complexity(w, ["adamw"], seeds=1, tuning="coordinate",
+                                 settings={"adamw": Settings(grid={"beta2": [0.9, 0.99]})})
+    assert {t.label() for t in coord.trials} == {"adamw"}  # coordinate tuning searches beta2 anyway

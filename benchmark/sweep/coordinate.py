@@ -101,6 +101,14 @@ class Walk:
             added[side] += 1
 
 
+def around(name: str, key: str, grid: list, center) -> list:
+    """``center`` with its neighbours half the declared ``grid``'s spacing away on each side (inside the valid
+    range): a finer re-sweep near an optimum found before, as a later phase of Marin's study re-tunes the
+    scale-sensitive hyperparameters around theirs."""
+    sides = (_half_step(name, key, sorted(grid), center, side) for side in ("bottom", "top"))
+    return sorted({center, *(v for v in sides if v is not None)})
+
+
 def _text(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -134,17 +142,19 @@ def _scale(valid, grid) -> tuple[Callable, Callable]:
 
 
 def coordinate_cells(workload, name: str, seeds: int, records: dict[str, dict], budget: int, trial,
-                     settings: Settings | None, plan) -> None:
+                     settings: Settings | None, plan, ks: tuple[int, ...] | None = None) -> None:
     """Plan every K of ``name`` under coordinate tuning into ``plan`` (its tuning trials, cells, waiting cells,
     best settings and seed reruns): Phase I at the smallest and largest K, Phase II at the others once both
-    have ended. ``trial(k, hparams, seed=0, role="tune", reason="")`` builds one of its trials."""
+    have ended (``ks``: the batch sizes planned, the workload's by default). ``trial(k, hparams, seed=0,
+    role="tune", reason="")`` builds one of its trials."""
     settings = settings or Settings()
     space = settings.space(get_backend(name).search_space)
     keys = list(space)
     start = start_point(name, space, settings.fixed)
-    ends = {k: _cell(workload, name, k, keys, start, space, records, budget, trial, seeds, plan)
-            for k in sorted({min(workload.ks), max(workload.ks)})}
-    for k in workload.ks:
+    ks = tuple(ks or workload.ks)
+    ends = {k: walk_cell(workload, name, k, keys, start, space, records, budget, trial, seeds, plan)
+            for k in sorted({min(ks), max(ks)})}
+    for k in ks:
         if k in ends:
             continue
         if not all(ends.values()):
@@ -153,10 +163,10 @@ def coordinate_cells(workload, name: str, seeds: int, records: dict[str, dict], 
         bests = [dict(ends[e]) for e in sorted(ends)]
         moved = [key for key in keys[1:] if len({repr(b[key]) for b in bests}) > 1]
         nearest = min(ends, key=lambda e: (abs(math.log(k / e)), e))
-        _cell(workload, name, k, [keys[0], *moved], dict(ends[nearest]), space, records, budget, trial, seeds, plan)
+        walk_cell(workload, name, k, [keys[0], *moved], dict(ends[nearest]), space, records, budget, trial, seeds, plan)
 
 
-def _cell(workload, name, k, keys, start, space, records, budget, trial, seeds, plan) -> Point | None:
+def walk_cell(workload, name, k, keys, start, space, records, budget, trial, seeds, plan) -> Point | None:
     """One cell's walk: its trials so far and next into ``plan``; its best point once the walk has ended, and
     then its seed reruns; else None (the cell waits)."""
 
@@ -164,6 +174,7 @@ def _cell(workload, name, k, keys, start, space, records, budget, trial, seeds, 
         return records.get(trial(k, p).run_id)
 
     walk = Walk(name, space, result, workload.targets, budget)
+    plan.walks[(k, name)] = budget
     todo, best, ended = walk.next(keys, start)
     done = sorted(p for p in walk.seen if result(p) is not None)
     cell = [trial(k, p, reason=result(p).get("reason", "")) for p in done] + [trial(k, p, reason=why) for p, why in todo]

@@ -27,6 +27,12 @@ from optimizers.layout import ModelLayout
 # matrices than 45m's run at a lower rate; early stops at the last target and pruning shorten trials.
 GPU_RATE = {"first-order": 149e12, "gauss-newton": 89e12}
 GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; benchmark/sweep/estimate.py)"
+# What one of this project's 2-core CPU machines takes per FLOP a plan counts over full budgets, measured on the
+# default suite at c1ca33a (97 trials of the cpu preset planned at 885,200 forward-equivalents, 2,455 s of
+# trials): trials stop early at their last target or when pruned, so the rate includes that; at another shape,
+# other overheads make it rougher.
+CPU_SECONDS_PER_PLANNED_FLOP = 8.2e-12
+CPU_BASIS = "on one 2-core CPU machine, as the default suite ran at c1ca33a (benchmark/sweep/estimate.py)"
 
 
 # The memory model's factors (fp32). A block keeps about 20 d_model-wide values per token for its backward (its
@@ -64,18 +70,27 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
             "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
             "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30,
-            "gpu_hours": 2.0 * n_params * fe * w.micro_batch * w.seq_len / GPU_RATE.get(cls.family, GPU_RATE["first-order"]) / devices / 3600}
+            "gpu_hours": 2.0 * n_params * fe * w.micro_batch * w.seq_len / GPU_RATE.get(cls.family, GPU_RATE["first-order"]) / devices / 3600,
+            "cpu_seconds": 2.0 * n_params * fe * w.micro_batch * w.seq_len * CPU_SECONDS_PER_PLANNED_FLOP}
 
 
-def sweep_hours(plan, part: tuple[int, int], seeds: int, devices: int = 1) -> float:
-    """GPU hours of the shard's tuning trials over full budgets, plus each cell's seed reruns counted as its
-    average tuning trial (in the shard's share of that cell)."""
-    hours = 0.0
-    for cell in plan.cells.values():
-        each = [estimate(t, devices)["gpu_hours"] for t in cell]
-        mine = [h for t, h in zip(cell, each) if in_shard(t, part)]
-        hours += sum(mine) + max(0, seeds - 1) * sum(each) / len(each) * len(mine) / len(each)
-    return hours
+def sweep_cost(plan, part: tuple[int, int], seeds: int, devices: int = 1, what: str = "gpu_hours") -> float:
+    """``what`` (an ``estimate`` field: GPU hours, CPU seconds) of the shard's share of the sweep: each cell's
+    tuning trials over full budgets, the rest of a walk's budget and the seed reruns each counted as the cell's
+    average trial, and cells not started yet (a walk's later phase) as the same optimizer's average cell."""
+    total, average = 0.0, {}
+    for key, cell in plan.cells.items():
+        each = [estimate(t, devices)[what] for t in cell]
+        share = sum(in_shard(t, part) for t in cell) / len(cell)
+        budget = plan.walks.get(key, plan.budget)
+        more = 0 if budget is None or key in plan.best else max(0, budget - len(cell))
+        average.setdefault(key[1].split(" (")[0], []).append(sum(each) / len(each))
+        total += sum(h for t, h in zip(cell, each) if in_shard(t, part)) + (more + max(0, seeds - 1)) * share * (
+            sum(each) / len(each))
+    for key in (c for c in plan.waiting if c not in plan.cells):
+        cells = average.get(key[1].split(" (")[0], [0.0])
+        total += (plan.walks.get(key, plan.budget or 0) + max(0, seeds - 1)) * sum(cells) / len(cells) / part[1]
+    return total
 
 
 def tokens_available(workload: Workload, prepared: PreparedData | None) -> int | None:
@@ -119,12 +134,15 @@ def print_plan(plan, store: ResultsStore, part: tuple[int, int], seeds: int, dev
           "(runs stop early at their last target)")
     if seeds > 1 and plan.waiting:
         print(f"+ {len(plan.waiting) * (seeds - 1)} seed reruns, fixed once their cells' tuning has finished")
-    print(f"about {sweep_hours(plan, part, seeds, devices):.1f} h of GPU time for the whole sweep over full budgets (seed "
-          f"reruns included, each as its cell's average tuning trial), {GPU_BASIS}")
+    print(f"about {sweep_cost(plan, part, seeds, devices):.1f} h of GPU time for the whole sweep over full budgets (seed "
+          f"reruns included, each as its cell's average tuning trial), {GPU_BASIS}; about "
+          f"{sweep_cost(plan, part, seeds, devices, 'cpu_seconds') / 60:.0f} min {CPU_BASIS}")
     if plan.budget is not None:  # coordinate tuning: each cell walks on, one batch of trials at a time
-        print(f"+ more tuning trials as each of {len(plan.cells)} cells walks on, one hyperparameter at a time, up to "
-              f"{plan.budget} trials a cell (cells between the smallest and largest K wait for both); tuning trials "
-              "stop early once they can no longer be selected")
+        budgets = sorted(set(plan.walks.values()) | {plan.budget}, reverse=True)
+        print(f"+ more tuning trials as each of {len(plan.walks) or len(plan.cells)} cells walks on, one hyperparameter "
+              f"at a time, up to {' or '.join(map(str, budgets))} trials a cell (cells between the smallest and largest "
+              "K wait for both, a wsd cell for its coordinate cell); tuning trials stop early once they can no longer "
+              "be selected")
     else:
         print(f"+ up to {2 * EXTENSIONS_PER_SIDE} more tuning trials in each of {len(plan.cells)} cells where the best "
               "setting sits at an edge of its grid; tuning trials stop early once they can no longer be selected")

@@ -66,6 +66,7 @@ class Plan:
     cells: dict[tuple[int, str], list[Trial]] = field(default_factory=dict)  # each cell's tuning trials
     notes: list[str] = field(default_factory=list)  # edges of a valid range that stopped an extension
     budget: int | None = None  # coordinate tuning: trials a cell may spend (None: the grid protocol)
+    walks: dict[tuple[int, str], int] = field(default_factory=dict)  # each walk's trial budget
 
     @property
     def trials(self) -> list[Trial]:
@@ -108,11 +109,12 @@ def extension(name: str, cell: list[Trial], done: list[dict], targets,
 def _cell(workload, name, k, seeds, records, tune_budget, corpus, numerics, plan: Plan,
           settings: Settings | None) -> None:
     """The cell's tuning trials (the initial grid, then one extension at a time), then its seed reruns."""
-    fixed = tuple(sorted((settings or Settings()).fixed))
+    settings = settings or Settings()
+    fixed, searched = tuple(sorted(settings.fixed)), beyond(name, settings, GRID)
 
     def trial(hp, seed=0, role="tune", reason="grid"):
         return Trial("iteration-complexity", workload, name, hp, k, seed, role=role, corpus=corpus,
-                     numerics=numerics, reason=reason, fixed=fixed)
+                     numerics=numerics, reason=reason, fixed=fixed, searched=searched)
 
     cell = [trial(hp) for hp in tuning_grid(name, tune_budget, settings)]
     while len(cell) > 1 and all(t.run_id in records for t in cell):  # one setting (--tune-budget 1): no tuning
@@ -139,31 +141,42 @@ TUNINGS = (GRID, "coordinate")  # --tuning: today's learning-rate grid, or bench
 def iteration_complexity(
     workload: Workload, optimizers: list[str], seeds: int, records: dict[str, dict] | None = None,
     tune_budget: int | None = None, corpus: str = "", numerics: str = "",
-    settings: dict[str, Settings] | None = None, tuning: str = GRID,
+    settings: dict[str, Settings] | None = None, tuning: str = GRID, ks: tuple[int, ...] | None = None,
 ) -> Plan:
     """The plan; ``records`` (run id -> run record) moves each cell's tuning on (a grid extended while its best
     sits at an edge; a coordinate walk) and fixes the seed reruns of cells whose tuning has ended.
     ``tune_budget``: the grid's settings (grid protocol) or the trials of a cell (coordinate), by default
-    ``DEFAULT_TUNE_BUDGET`` or ``coordinate.DEFAULT_BUDGET``."""
+    ``DEFAULT_TUNE_BUDGET`` or ``coordinate.DEFAULT_BUDGET``; ``ks``: the batch sizes planned (the workload's)."""
     records, settings = records or {}, settings or {}
     plan = Plan(tuning=[])
     if tuning == "coordinate":
         plan.budget = tune_budget or coordinate.DEFAULT_BUDGET
         for name in optimizers:
             chosen = settings.get(name) or Settings()
-            factory = functools.partial(_coordinate_trial, workload, name, corpus, numerics, tuple(sorted(chosen.fixed)))
-            coordinate_cells(workload, name, seeds, records, plan.budget, factory, chosen, plan)
+            factory = functools.partial(make_trial, workload, name, corpus, numerics, tuple(sorted(chosen.fixed)),
+                                        "coordinate", beyond(name, chosen, "coordinate"))
+            coordinate_cells(workload, name, seeds, records, plan.budget, factory, chosen, plan, ks)
         return plan
-    for k in workload.ks:
+    for k in ks or workload.ks:
         for name in optimizers:
             _cell(workload, name, k, seeds, records, tune_budget or DEFAULT_TUNE_BUDGET, corpus, numerics, plan,
                   settings.get(name))
     return plan
 
 
-def _coordinate_trial(workload, name, corpus, numerics, fixed, k, hparams, seed=0, role="tune", reason=""):
+def make_trial(workload, name, corpus, numerics, fixed, protocol, searched, k, hparams, seed=0, role="tune",
+               reason=""):
+    """A trial of a walk's cell (``functools.partial`` binds all up to ``searched``)."""
     return Trial("iteration-complexity", workload, name, hparams, k, seed, role=role, corpus=corpus, numerics=numerics,
-                 reason=reason, fixed=fixed, protocol="coordinate")
+                 reason=reason, fixed=fixed, protocol=protocol, searched=searched)
+
+
+def beyond(name: str, settings: Settings, protocol: str) -> tuple[str, ...]:
+    """The keys a ``--grid`` searches that ``protocol`` does not tune for ``name`` by default (the grid protocol
+    tunes the first declared key, coordinate tuning every declared one): they make a variant."""
+    declared = list(get_backend(name).search_space)
+    tuned = declared[:1] if protocol == GRID else declared
+    return tuple(sorted(k for k in settings.grid if k not in tuned))
 
 
 @dataclass(frozen=True)
@@ -177,7 +190,13 @@ SUITES = {
         "iteration-complexity",
         "tune each optimizer per batch size on an equal budget, rerun the best over seeds; steps, compute "
         "and time to the workload's targets",
-    )
+    ),
+    "robustness": Suite(
+        "robustness",
+        "at the middle K, every optimizer under three protocols side by side: the learning-rate grid, coordinate "
+        "tuning of every declared hyperparameter, and from its optimum the warmup-stable-decay schedule measured "
+        "by cooldown branches",
+    ),
 }
 
 

@@ -29,6 +29,7 @@ class Trial:
     fixed: tuple[str, ...] = ()  # hyperparameters fixed from the command line (their values are in hparams)
     cell_trials: tuple[str, ...] = ()  # a tuning trial: the run ids of its cell's tuning as planned; not the identity
     protocol: str = GRID  # how its cell is tuned: another protocol's trials are other runs, and other report rows
+    searched: tuple[str, ...] = ()  # keys a --grid searches beyond what the protocol tunes: a variant; not the identity
 
     @property
     def run_id(self) -> str:
@@ -41,7 +42,7 @@ class Trial:
     def label(self) -> str:
         """The optimizer as reports show it: with its command-line fixed settings, a variant of its own (its tuning
         protocol is part of its setup instead, as its numerics are: each protocol compares within itself)."""
-        return variant(self.optimizer, self.hparams, self.fixed)
+        return variant(self.optimizer, self.hparams, self.fixed, self.searched)
 
     def describe(self) -> str:
         """One line's name for the trial: the optimizer (with its fixed settings), the setting its cell tunes,
@@ -62,9 +63,11 @@ class Trial:
         return MicroBatchStream(seqs, w.micro_batch, self.seed, start=start)
 
 
-def variant(name: str, hparams, fixed) -> str:
-    """The label of an optimizer run with settings fixed on the command line: ``name[key=value,...]``."""
+def variant(name: str, hparams, fixed, searched=()) -> str:
+    """The label of an optimizer run with settings the command line fixed or searched beyond what its protocol
+    tunes: ``name[key=value,...,key searched]``. Such a cell had another budget than the others, so it is a row
+    of its own, never the optimizer's default row."""
     values = dict(hparams)
-    shown = ",".join(f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}"
-                     for k in sorted(fixed))
-    return f"{name}[{shown}]" if shown else name
+    shown = [f"{k}={values[k]:g}" if isinstance(values[k], float) else f"{k}={values[k]}" for k in sorted(fixed)]
+    shown += [f"{k} searched" for k in sorted(searched)]
+    return f"{name}[{','.join(shown)}]" if shown else name

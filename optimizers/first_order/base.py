@@ -38,6 +38,7 @@ class FirstOrder(Backend):
 
     supports_compile = True
     accumulates = True
+    wsd = {"schedule": "wsd"}
     ddp = True  # gradients all-reduced once a step
 
     def __init__(self, model: nn.Module, hp: Any, total_steps: int, layout: ModelLayout) -> None:

@@ -45,6 +45,7 @@ class GaussNewtonBase(Backend):
 
     family = "gauss-newton"
     ddp = True  # every product and line-search loss averaged over ranks
+    wsd = {"outer_schedule": "wsd"}  # the outer step (see optimizers.gauss_newton.settings)
 
     # The release sweeps the inner lr around 0.01; at CPU scale the best sat at the top of {3e-3, 1e-2, 3e-2}, so
     # the grid reaches one step further (first key: the grid protocol's). The inner AdamW's beta2: the release's
