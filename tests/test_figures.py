@@ -1,11 +1,11 @@
-"""Every figure of the report (benchmark/report/figures.py, cell_figures.py, plotting.py) on generated record sets:
-random numbers of optimizers, seeds, batch sizes and workloads, with censored, diverged, pruned and failed
-runs and infinite interval bounds. Every visible axes must have finite, non-degenerate limits (positive on
-a log axis), and every cell must be drawn: as a point or bar where its median is finite, as a censored
-marker where it is not. And nothing can be misread: no censored mark on the speedup side of 1, no tick
-labels that overlap as rendered, every legend entry in the shape drawn (and every △▽ glyph in a text as
-hollow as the markers), plugin colours apart from the reference lines' grey, and no two optimizers' markers
-on the same spot of the learning-rate figure."""
+"""Every figure of the report (benchmark/report/figures.py, cell_figures.py, sensitivity.py, plotting.py) on generated
+record sets: random numbers of optimizers, seeds, batch sizes and workloads, with censored, diverged, pruned and
+failed runs, infinite interval bounds and coordinate-tuned walks. Every visible axes must have finite,
+non-degenerate limits (positive on a log axis), and every cell must be drawn: as a point or bar where its median
+is finite, as a censored marker where it is not; every axis trial of a walk as a dot or its mark. And nothing can
+be misread: no censored mark on the speedup side of 1, no tick labels that overlap as rendered, every legend entry
+in the shape drawn (and every △▽ glyph in a text as hollow as the markers), plugin colours apart from the reference
+lines' grey, and no two optimizers' markers on the same spot of the learning-rate figure."""
 
 import itertools
 import math
@@ -14,7 +14,7 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from helpers import synthetic_record, write_records
+from helpers import PROTOCOL_POINTS, synthetic_record, write_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.colors import to_rgb, to_rgba
@@ -31,7 +31,7 @@ from benchmark.report.tables import select_final, summary_table
 KINDS = ("fast", "slow", "censored", "diverged", "pruned", "failed")
 
 
-def _run(opt, k, seed, lr, kind, role, workload) -> dict:
+def _run(opt, k, seed, lr, kind, role, workload, **extra) -> dict:
     wl = {"workload": workload, "corpus": "enwiki" if workload == "other" else "python-stdlib",
           "targets": (4.0, 3.7) if workload == "other" else (3.6, 3.4, 3.2)}
     if opt == "my-plugin":
@@ -39,7 +39,8 @@ def _run(opt, k, seed, lr, kind, role, workload) -> dict:
     rate = {"fast": 0.3 * k / 2, "slow": 0.05 * k / 2, "censored": 0.01, "diverged": 0.2, "pruned": 0.02,
             "failed": 0.2}[kind]
     return synthetic_record(opt, k, seed, lr, role=role, rate=rate, diverge_at=3 if kind == "diverged" else None,
-                            stop_at=4 if kind == "pruned" else None, failed_at=2 if kind == "failed" else None, **wl)
+                            stop_at=4 if kind == "pruned" else None, failed_at=2 if kind == "failed" else None, **wl,
+                            **extra)
 
 
 @st.composite
@@ -58,6 +59,9 @@ def record_sets(draw):
                 records += [_run(opt, k, 0, lr, kind, "tune", w) for lr, kind in zip(lrs, kinds)]
                 best = lrs[kinds.index("fast")] if "fast" in kinds else lrs[0]
                 records += [_run(opt, k, s, best, draw(st.sampled_from(KINDS)), "seed", w) for s in range(1, seeds)]
+    if draw(st.booleans()):  # coordinate-tuned cells at one K: the sensitivity figure's walks
+        records += [_run(opt, ks[0], 0, p["lr"], draw(st.sampled_from(KINDS)), "tune", "cpu", protocol="coordinate",
+                         overrides={"beta2": p["beta2"]}) for opt in opts for p in PROTOCOL_POINTS["coordinate"]]
     return records
 
 
@@ -110,7 +114,24 @@ def _expected(table, runs) -> dict[str, set[str]]:
     for r in runs[runs["role"] == "tune"].to_dict("records"):
         exp["lr_sensitivity"].add(f"lr|1|{r['label']}|{r['setup']}|{r['k']}")
         exp["tuning_budget"].add(f"budget|{r['label']}|{r['setup']}|{r['k']}")
+    exp["sensitivity"] = _axis_trials(runs)
     return exp
+
+
+def _axis_trials(runs) -> set[str]:
+    """The sensitivity figure's artists: each coordinate-tuned cell's line at its selected setting, and each of its
+    seed-0 trials one searched (moved) hyperparameter away from it, as a dot or (never reached) its mark at the budget."""
+    out, at_top = set(), {"diverged": "diverged", "pruned": "pruned"}
+    tune = runs[(runs.role == "tune") & (runs.protocol == "coordinate") & (runs.seed == 0)]
+    for (w, k, o), cell in tune.groupby(["setup", "k", "label"]):
+        chosen, column = cell[cell["final"]]["setting"].iloc[0], f"steps_to_{min(map(float, cell.targets.iloc[0])):g}"
+        out.add(f"selected|{o}|{w}|{k}")
+        keys = [key for key in chosen if cell["setting"].map(lambda s, key=key: s[key]).nunique() > 1] or list(chosen)
+        for r in cell.to_dict("records"):
+            for key in [key for key in keys if all(r["setting"][j] == chosen[j] for j in chosen if j != key)]:
+                kind = "dot" if not pd.isna(r[column]) else at_top.get(r["status"], "censored")
+                out.add(f"{kind}|{o}|{w}|{k}|{key}|{r['setting'][key]:g}")
+    return out
 
 
 def _kind(artist) -> str:

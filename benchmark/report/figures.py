@@ -1,6 +1,7 @@
 """The report's figures (PNG and SVG), in the order the page shows them. Those drawn from the per-cell table
 live in ``cell_figures``; here are the ones drawn from the runs themselves: loss curves, learning-rate
-sensitivity over every tuning run and the best steps-to-target found after each tuning trial."""
+sensitivity over every tuning run and the best steps-to-target found after each tuning trial; the sensitivity
+of a coordinate-tuned setting to each hyperparameter is ``sensitivity``'s."""
 
 from __future__ import annotations
 
@@ -34,10 +35,11 @@ from benchmark.report.plotting import (
     title,
 )
 from benchmark.report.profiles import tuning_curves
+from benchmark.report.sensitivity import fig_sensitivity
 from benchmark.report.tables import ordered
 
 FIGURES = ("steps_vs_target", "speedup", "oracle_gap", "performance_profiles", "batch_scaling", "cost_to_target",
-           "loss_curves", "lr_sensitivity", "tuning_budget")
+           "loss_curves", "lr_sensitivity", "tuning_budget", "sensitivity")
 
 
 def _groups(runs: pd.DataFrame) -> list[tuple[str, int]]:
@@ -166,7 +168,7 @@ def build_figures(runs, evals, table, fits) -> dict[str, plt.Figure]:
             "oracle_gap": fig_oracle_gap(table), "performance_profiles": fig_performance_profiles(table),
             "batch_scaling": fig_batch_scaling(table, fits), "cost_to_target": fig_cost_to_target(table),
             "loss_curves": fig_loss_curves(runs, evals), "lr_sensitivity": fig_lr_sensitivity(runs),
-            "tuning_budget": fig_tuning_budget(runs)}
+            "tuning_budget": fig_tuning_budget(runs), "sensitivity": fig_sensitivity(runs)}
 
 
 def render_figures(runs, evals, table, fits, out: Path) -> list[Path]:

@@ -190,7 +190,8 @@ def quoted_setups(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
 def _lead(setup: str, k: int, target: float, tokens: int, chosen: str, protocols: list[str]) -> str:
     others = (f", the most thoroughly tuned of the {len(protocols)} protocols these records hold for this setup "
               f"({', '.join(protocols)}: the robustness view sets them side by side)") if len(protocols) > 1 else ""
-    return (f"{setup}: steps to validation loss {target:g} at K = {k} ({tokens:,} tokens per step), the largest batch "
+    largest = "the largest batch" if len(protocols) == 1 else f"the largest batch the {chosen} protocol ran"
+    return (f"{setup}: steps to validation loss {target:g} at K = {k} ({tokens:,} tokens per step), {largest} "
             f"and the tightest target, under {protocol_text(chosen)}{others}; median over seeds [95% interval] "
             "(n seeds), speedups paired by seed")
 

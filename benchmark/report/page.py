@@ -23,6 +23,7 @@ from benchmark.report.headline import (
     vs_best_cell,
 )
 from benchmark.report.missing import clean, is_missing
+from benchmark.report.robustness import robustness_html, robustness_views
 from benchmark.report.statistics import CENSORED_MEDIAN_RULE, LEVEL
 from benchmark.report.tables import provenance
 
@@ -41,6 +42,13 @@ CAPTIONS = {
                       "runs with no steps to plot are marked at the top by why (legend), and optimizers are "
                       "drawn a few points apart so that equal settings and results stay visible.",
     "tuning_budget": "The best steps to the tightest target found after 1, 2, … tuning trials.",
+    "sensitivity": "Per backend tuned by coordinate descent, the selected setting's steps to the tightest target "
+                   "(seed 0) with one hyperparameter moved at a time: each row a hyperparameter, each dot a value "
+                   "tried while every other sat at its selected value (labelled, the selected one in bold; dots "
+                   "that lie together share a label, their values in the order of the dots), runs "
+                   "that never reached the target at the budget with their mark, and the dashed line at the "
+                   "selected setting's own steps. A row whose dots spread far from the line is a hyperparameter "
+                   "that mattered.",
 }
 
 # (header, how to show a row, the value it sorts by)
@@ -153,12 +161,13 @@ td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap
 .scroll{{overflow-x:auto}}
 th[data-dir=up]::after{{content:" ▲"}}th[data-dir=down]::after{{content:" ▼"}}
 td:nth-child(4),td:nth-child(5),td:last-child{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}
-figcaption{{color:#444;font-size:14px}}.skipped{{color:#a40}}table.failures td{{text-align:left}}</style>
+figcaption{{color:#444;font-size:14px}}table.robustness td,table.robustness th{{text-align:left;cursor:default}}.verdict{{font-weight:bold}}.skipped{{color:#a40}}table.failures td{{text-align:left}}</style>
 </head><body>
 <h1>optbench report</h1>
 <p>{len(runs) + len(failed)} runs{f" ({failed_count(failed)} failed: listed below)" if len(failed) else ""};
 {html.escape(provenance(runs))}</p>{note}
 {_headline(table)}
+{robustness_html(robustness_views(table))}
 <h2>Leaderboard</h2>
 <p>Median over seeds of each cell's selected setting, with {LEVEL:.0%} bootstrap intervals and the number of seeds
 n each rests on (one seed: a value, no interval); speedups are paired by seed, * where the interval

@@ -29,6 +29,7 @@ from benchmark.report.headline import (
 )
 from benchmark.report.missing import clean, is_missing
 from benchmark.report.page import html_page
+from benchmark.report.robustness import robustness_markdown, robustness_views
 from benchmark.report.statistics import CENSORED_MEDIAN_RULE, LEVEL, RESAMPLES
 from benchmark.report.tables import (
     failed_runs,
@@ -124,7 +125,7 @@ NOTES = (
 
 
 def leaderboard_markdown(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame, failed: pd.DataFrame) -> str:
-    lines = ["# optbench leaderboard", "", *headline_markdown(table)]
+    lines = ["# optbench leaderboard", "", *headline_markdown(table), *robustness_markdown(robustness_views(table))]
     for (setup, target), part in table.groupby(["setup", "target"], sort=False):
         lines += [f"## {setup}: steps to validation loss {target:g}", "",
                   "| K | tokens/step | optimizer | setting | tuning trials (compute) | median steps [95% CI] | bracket "
@@ -152,6 +153,7 @@ def leaderboard_json(table: pd.DataFrame, fits: pd.DataFrame, runs: pd.DataFrame
         **LEADERBOARD_SCHEMA,
         "headline": [{"scene": lead, "findings": lines} for lead, lines in headline(table)],
         "entries": cleaned(table.to_dict("records")),
+        "robustness": robustness_views(table),
         "batch_fits": cleaned(fits.to_dict("records")) if not fits.empty else [],
         "failures": cleaned(failed.to_dict("records")),
         "runs": sorted([*runs["run_id"], *failed["run_id"]]),
