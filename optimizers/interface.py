@@ -141,6 +141,12 @@ class Backend(ABC):
         """Fresh micro-batches one outer step draws beyond its ``k`` (line searches)."""
         return 0
 
+    @classmethod
+    def sequences_at_once(cls, hp: Any, micro_batch: int) -> int:
+        """How many of a micro-batch's ``micro_batch`` sequences a step differentiates at once (the memory model's
+        activations scale with it)."""
+        return micro_batch
+
     @abstractmethod
     def step(self, ctx: StepContext) -> float:
         """Run one outer step, update the model's parameters in place, return the mean training loss of

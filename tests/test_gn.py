@@ -121,3 +121,24 @@ def test_the_outer_schedule_scales_the_step_the_line_search_chose(setup, setting
     for n, p in model.named_parameters():  # θ = θ0 + m s d
         expected = anchor[n] + (multiplier * scale) * (backend.inner[n].detach() - anchor[n])
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, extra", [("gn", {}), ("gn-prox-linear", {}), ("layerwise-gn", {}),
+                                         ("layerwise-gn", {"product": "jvp"})])
+def test_an_inner_gradient_in_sub_batches_is_the_whole_micro_batchs(name, extra, setup):
+    """The memory-saving path (``sub_batch``: pieces of the micro-batch, accumulated) takes the step the whole
+    micro-batch takes, in float64 to rounding, through every product path and the line search."""
+    s, cls = setup, get_backend(name)
+    batches = real_batches(s["data"], 2, 4, T, V)  # 4 sequences a micro-batch: pieces of 3 and 1 (uneven)
+    steps = {}
+    for sub_batch in (0, 3):
+        model = tiny_model(dtype=torch.float64, **SMALL)
+        backend = backend_for(cls, model, make_hyper(cls, dict(ls_range=4, sub_batch=sub_batch, **extra)), 5)
+        loss = backend.step(context(model, batches, Drawer(s["data"], 2, T, V)))
+        steps[sub_batch] = (loss, backend.last_model_loss, torch.cat([p.detach().flatten() for p in model.parameters()]))
+    for sub_batch in (3,):
+        assert steps[sub_batch][0] == pytest.approx(steps[0][0], rel=1e-12)
+        assert steps[sub_batch][1] == pytest.approx(steps[0][1], rel=1e-10)
+        torch.testing.assert_close(steps[sub_batch][2], steps[0][2], rtol=1e-10, atol=1e-12)
+    assert not torch.equal(steps[0][2], torch.cat([p.detach().flatten() for p in tiny_model(
+        dtype=torch.float64, **SMALL).parameters()]))  # the step moved the model

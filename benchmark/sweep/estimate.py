@@ -52,6 +52,19 @@ def _shape(cfg, seq_len: int) -> tuple[int, ModelLayout]:
     return model.num_parameters(), model_layout(model, seq_len)
 
 
+def memory_bytes(cfg, cls, hp, micro_batch: int, seq_len: int) -> float:
+    """The memory model: peak bytes of a step of backend ``cls`` (settings ``hp``) on one device holding
+    ``micro_batch`` sequences of ``seq_len`` tokens of a micro-batch, for the model ``cfg``: its state per
+    parameter and the activations of the sequences it differentiates at once (``Backend.sequences_at_once``)."""
+    n_params, _ = _shape(cfg, seq_len)
+    sequences = cls.sequences_at_once(hp, micro_batch)
+    act = sequences * seq_len * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS
+                                              + cls.memory.logit_copies * cfg.vocab_size)
+    if cls.memory.attention_scores:
+        act += ATTENTION_SCORE_COPIES * sequences * cfg.n_heads * seq_len**2 * FP32_BYTES * cfg.n_layers
+    return cls.memory.state_bytes_per_parameter * n_params + act
+
+
 def estimate(trial: Trial, devices: int = 1) -> dict:
     """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
     peak memory per device (fp32; checked against one H200 measurement at 45m: AdamW 17 GiB measured
@@ -62,11 +75,7 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
     cls, hp = get_backend(trial.optimizer), trial.hyper()
     fe = cls.expected_costs(layout, hp, trial.k).forward_equivalents * w.max_steps
     micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
-    rows = w.micro_batch / devices * w.seq_len  # tokens per micro-batch on one device
-    act = rows * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + cls.memory.logit_copies * cfg.vocab_size)
-    if cls.memory.attention_scores:
-        act += ATTENTION_SCORE_COPIES * (w.micro_batch / devices) * cfg.n_heads * w.seq_len**2 * FP32_BYTES * cfg.n_layers
-    memory = cls.memory.state_bytes_per_parameter * n_params + act
+    memory = memory_bytes(cfg, cls, hp, max(1, w.micro_batch // devices), w.seq_len)
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
             "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
             "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from benchmark.trial.hardware import Hardware
 from benchmark.trial.launch import fit
@@ -62,6 +63,42 @@ class Setup:
 
     def context(self, model) -> StepContext:
         return StepContext(model=model, microbatches=self.batches, draw=self.draw, costs=Costs(), loss_fn=lm_loss)
+
+
+def peak_bytes(fn: Callable[[], object], device: torch.device) -> float:
+    """Most bytes of tensors alive at once while ``fn`` runs: ``torch.cuda.max_memory_allocated`` on a GPU; on
+    CPU, the allocations and frees the PyTorch profiler records, replayed in order."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return float(torch.cuda.max_memory_allocated(device) - base)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    live = top = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += event.self_cpu_memory_usage
+        top = max(top, live)
+    return float(top)
+
+
+def step_peak(preset: str, name: str, sequences: int, seq_len: int, device: str = "cpu", **hp) -> tuple[float, float]:
+    """(peak bytes, seconds) of building a model of ``preset``'s shape and backend ``name`` and taking one outer
+    step (K = 1) on a micro-batch of ``sequences`` random sequences of ``seq_len`` tokens: the weights, the
+    optimizer's state and the step's activations, everything a step holds."""
+    setup = Setup(preset, k=1, micro_batch=sequences, seq_len=seq_len, device=device)
+    seconds = []
+
+    def run():
+        step, _ = backend_stepper(setup, name, **hp)
+        t0 = time.perf_counter()
+        step()
+        _sync(setup.device)
+        seconds.append(time.perf_counter() - t0)
+
+    return peak_bytes(run, setup.device), seconds[0]
 
 
 def backend_stepper(setup: Setup, name: str, **hp):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from optimizers.gauss_newton.curvature import (
+    LinearizedResult,
     blockwise_gradients,
     chunked_loss,
     linearized_gradient,
@@ -116,6 +117,10 @@ class GaussNewtonBase(Backend):
     def draws_per_step(cls, hp: GNHyper, k: int) -> int:
         return (hp.ls_batches or k) if searches(candidates(hp.ls_range, hp.ls_reject)) else 0
 
+    @classmethod
+    def sequences_at_once(cls, hp: GNHyper, micro_batch: int) -> int:
+        return min(hp.sub_batch or micro_batch, micro_batch)
+
     # ------------------------------------------------------------------------------------ outer step
 
     @torch.no_grad()
@@ -171,12 +176,11 @@ class GaussNewtonBase(Backend):
         x, y = split_batch(batch)
         delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
         ctx.costs += self.batch_costs(self.smap, self.hp)
-        if self.shares_forward(self.smap, self.hp):
-            results = blockwise_gradients(self.smap, anchor, delta, x, y, self.hp.objective)
-        else:
-            acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
-            results = [linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
-                                           product=self.hp.product) for group in groups]
+        size = self.hp.sub_batch or len(x)
+        pieces = [self._gradients(x[j:j + size], y[j:j + size], anchor, delta, groups) for j in range(0, len(x), size)]
+        results = pieces[0] if len(pieces) == 1 else [
+            _accumulated(parts, [len(x[j:j + size]) / len(x) for j in range(0, len(x), size)])
+            for parts in zip(*pieces)]
         grads = {n: g for res in results for n, g in res.grads.items()}
         res = results[-1]
         if i == 0:
@@ -196,6 +200,14 @@ class GaussNewtonBase(Backend):
             o.zero_grad(set_to_none=True)
         self.inner_steps += 1
         return res.base_loss
+
+    def _gradients(self, x, y, anchor, delta, groups: list[list[int]]) -> list[LinearizedResult]:
+        """The inner objective's gradient on the sequences ``x`` for every stage group."""
+        if self.shares_forward(self.smap, self.hp):
+            return blockwise_gradients(self.smap, anchor, delta, x, y, self.hp.objective)
+        acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
+        return [linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
+                                    product=self.hp.product) for group in groups]
 
     def _adapt(self, scale: float) -> None:
         if scale == 0.0:
@@ -240,6 +252,14 @@ class GaussNewtonBase(Backend):
         self.damping, self.reset_inner = state["damping"], state["reset_inner"]
         if state["ema"] is not None:
             self.ema = {n: t.to(self.inner[n].device, copy=True) for n, t in state["ema"].items()}
+
+
+def _accumulated(parts: list[LinearizedResult], weights: list[float]) -> LinearizedResult:
+    """One group's result on a micro-batch from its pieces': every term is a mean over the piece's tokens, so the
+    micro-batch's is their sum weighted by each piece's share of the sequences (all of one length)."""
+    grads = {n: sum(w * part.grads[n] for part, w in zip(parts, weights)) for n in parts[0].grads}
+    return LinearizedResult(grads, sum(w * part.base_loss for part, w in zip(parts, weights)),
+                            sum(w * part.model_loss for part, w in zip(parts, weights)))
 
 
 @register

@@ -41,3 +41,7 @@ class GNHyper(HyperBase):
     objective: str = hyper("gn", OBJECTIVES)  # the quadratic model, or the true loss of the linearised model
     product: str = hyper("double_backward", TRUNK_PRODUCTS)  # how J0Δ is computed (curvature._trunk)
     fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
+    # sequences per piece of each inner gradient, accumulated into the micro-batch's (the same sum, a fraction
+    # of the activations: at 150m the math attention kernel's scores under double backward dominate); 0: the
+    # whole micro-batch at once
+    sub_batch: int = hyper(0, NON_NEGATIVE)

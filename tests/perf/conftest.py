@@ -10,7 +10,8 @@ import os
 
 import pytest
 import torch
-from torch.profiler import ProfilerActivity, profile
+
+from benchmark.trial.perf import peak_bytes
 
 MEDIANS: dict[str, float] = {}
 PEAKS: dict[str, float] = {}
@@ -23,24 +24,6 @@ PAIRS = [
     ("layerwise GN step / full GN step", "layerwise_gn_step", "gn_step"),
     ("AdamW step through the harness / bare PyTorch loop", "harness_adamw_step", "bare_adamw_step"),
 ]
-
-
-def peak_bytes(fn, device: torch.device) -> float:
-    """Most bytes of tensors alive at once while ``fn`` runs."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return float(torch.cuda.max_memory_allocated(device) - base)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    live = top = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        live += event.self_cpu_memory_usage
-        top = max(top, live)
-    return float(top)
 
 
 @pytest.fixture(scope="session")
