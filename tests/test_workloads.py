@@ -34,7 +34,8 @@ def test_a_changed_workload_is_a_workload_of_its_own_name():
     smoke = get_workload("smoke")
     small = overridden(smoke, ["max_steps=8", "ks=1,4", "targets=6,5.5", "train_chars=none"])
     assert (small.max_steps, small.ks, small.targets, small.train_chars) == (8, (1, 4), (6.0, 5.5), None)
-    assert small.name == "smoke[ks=1/4,max_steps=8,targets=6.0/5.5,train_chars=None]" and small.key() != smoke.key()
+    assert small.name == "smoke[ks=1+4,max_steps=8,targets=6.0+5.5,train_chars=None]" and small.key() != smoke.key()
+    assert "/" not in small.name  # it names files (run ids)
     assert small.targets_source.endswith("targets set by --workload")
     assert overridden(smoke, []) is smoke
     with pytest.raises(BenchError, match="expects key=value"):

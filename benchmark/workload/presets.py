@@ -225,7 +225,8 @@ def overridden(workload: Workload, items: list[str]) -> Workload:
         changes[key] = _typed(key, getattr(workload, key), text)
     if not changes:
         return workload
-    label = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}={'/'.join(map(str, v))}"
+    # a tuple's values joined by "+": the name goes into run ids, which name files
+    label = ",".join(f"{k}={v}" if not isinstance(v, tuple) else f"{k}={'+'.join(map(str, v))}"
                      for k, v in sorted(changes.items()))
     source = workload.targets_source + ("; targets set by --workload" if "targets" in changes else "")
     return replace(workload, **changes, name=f"{workload.name}[{label}]", targets_source=source)
