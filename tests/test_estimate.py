@@ -54,3 +54,16 @@ def test_gpu_hours_reproduce_the_h200_steps_they_are_based_on(name, hparams, sec
     per_step = estimate(trial)["gpu_hours"] * 3600 / PRESETS["45m"].max_steps
     assert per_step == pytest.approx(seconds, rel=0.01)
     assert estimate(trial, devices=2)["gpu_hours"] == pytest.approx(estimate(trial)["gpu_hours"] / 2)
+
+
+@pytest.mark.parametrize("name, schedule", [("adamw", "schedule"), ("gn", "outer_schedule")])
+def test_a_wsd_trial_is_estimated_with_its_branches_and_without_early_stops(name, schedule):
+    from benchmark.sweep.estimate import WSD_BRANCHES, WSD_CPU_FACTOR
+    from benchmark.workload.presets import get_workload
+
+    w = get_workload("cpu")
+    constant = estimate(Trial("robustness", w, name, (), 16, 0))
+    wsd = estimate(Trial("robustness", w, name, ((schedule, "wsd"),), 16, 0, protocol="wsd"))
+    assert wsd["fwd_equiv"] == pytest.approx(WSD_BRANCHES * constant["fwd_equiv"])
+    assert wsd["cpu_seconds"] == pytest.approx(WSD_CPU_FACTOR * constant["cpu_seconds"])
+    assert wsd["tokens"] == constant["tokens"]  # branches reread the constant phase's stream, no new text

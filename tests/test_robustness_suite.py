@@ -88,3 +88,23 @@ def test_the_budget_flag_sets_coordinate_tunings_budget_and_caps_wsds():
 def test_the_suite_refuses_a_tuning_flag_in_one_line(tmp_path, args, needle):
     out = bench("run", "--suite", "robustness", "--preset", "smoke", *args, "--results", str(tmp_path / "R"))
     assert out.returncode == 2 and needle in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_shards_that_merge_their_records_walk_to_the_plan_of_one_machine():
+    """Three shards taking turns, each running only its share of what the plan asks next from the records merged
+    so far (as --shard on one results folder, or shards merged between runs), end where one machine ends: the
+    same trials, the same selections and the same seed reruns under every protocol."""
+    from benchmark.sweep.plan import in_shard
+
+    whole, whole_records, _ = _run(["adamw", "gn"])
+    w, records = get_workload("cpu"), {}
+    for turn in range(300):
+        plan = robustness(w, ["adamw", "gn"], 3, records, None, "c", "", None)
+        todo = [t for t in plan.trials if t.run_id not in records]
+        if not todo:
+            break
+        shard = turn % 3 + 1  # one shard's turn: the others' trials wait for theirs
+        records |= {t.run_id: _record(_valley(dict(t.hparams), t.k), w.targets, t.reason)
+                    for t in todo if in_shard(t, (shard, 3))}
+    assert set(records) == set(whole_records)
+    assert plan.best == whole.best and {t.run_id for t in plan.seeds} == {t.run_id for t in whole.seeds}

@@ -141,3 +141,15 @@ def test_a_protocol_is_a_setup_of_its_own_and_its_tuning_compute_counts_cooldown
     wsd = table[table.protocol == "wsd"]
     tuned = sum(r["run"]["costs"]["forward_equivalents"] for r in records[-2:])
     assert (wsd["tuning_fwd_equiv"] == tuned + 200.0).all() and (wsd["tuning_trials"] == 2).all()
+
+
+def test_of_two_settings_that_tie_exactly_the_one_the_sweep_reran_over_seeds_is_the_selection(tmp_path):
+    # the same curve at two learning rates: an exact tie, which the sweep broke for the lr its seeds then reran
+    tune = [synthetic_record("gn", 4, 0, lr, role="tune", rate=0.3) for lr in (0.01, 0.02)]
+    chosen = max(tune, key=lambda r: r["run"]["run_id"])  # not the one a run-id tie-break would take
+    lr = chosen["run"]["hparams"]["lr"]
+    records = [*tune, *(synthetic_record("gn", 4, s, lr, rate=0.3) for s in (1, 2))]
+    records += [synthetic_record("adamw", 4, s, rate=0.1) for s in range(3)]
+    table = _table(tmp_path, records)
+    gn = table[(table.label == "gn") & (table.target == table.target.min())].iloc[0]
+    assert gn["setting"] == f"lr={lr:g}" and gn["seeds"] == 3

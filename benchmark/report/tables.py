@@ -58,6 +58,11 @@ def select_final(runs: pd.DataFrame) -> pd.DataFrame:
             runs.loc[cell.index, "final"] = True
             continue
         seed0 = tune[tune["seed"] == tune["seed"].min()]
+        # The setting the sweep reran over seeds is the one it selected: where two settings tie exactly (a longer
+        # line search that never used its extra candidates), the sweep's tie-break (a walk keeps the first value
+        # of its axis) is the record, not a guess from run ids here
+        rerun = seed0[seed0["hp_key"].isin(set(cell.loc[cell["role"] == "seed", "hp_key"]))]
+        seed0 = rerun if not rerun.empty else seed0
 
         def key(row):
             steps = {t: as_float(row.get(f"{STEPS}{t}")) for t in targets}

@@ -13,6 +13,7 @@ from benchmark.data.streams import training_tokens
 from benchmark.data.tokens import PreparedData
 from benchmark.results.store import ResultsStore
 from benchmark.sweep.plan import EXTENSIONS_PER_SIDE, in_shard
+from benchmark.trial.branches import cooldown_fraction
 from benchmark.trial.identity import Trial
 from benchmark.workload.presets import Workload
 from models.layout import model_layout
@@ -33,6 +34,13 @@ GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; b
 # other overheads make it rougher.
 CPU_SECONDS_PER_PLANNED_FLOP = 8.2e-12
 CPU_BASIS = "on one 2-core CPU machine, as the default suite ran at c1ca33a (benchmark/sweep/estimate.py)"
+# A WSD trial (cooldown branches) runs its constant phase to (1 - cooldown) of the budget whatever the targets, then
+# branches that together took as many forward-equivalents again (0.98 on average over the robustness suite's 25 WSD
+# tuning trials at cpu, K = 16): 1.58 budgets' worth, where that suite's constant-rate trials ran 0.35 of theirs
+# before a target, pruning or divergence stopped them. Over full budgets it counts WSD_BRANCHES times a budget;
+# on CPU time, whose rate holds constant-rate trials' early stops, WSD_CPU_FACTOR times a constant-rate trial.
+WSD_BRANCHES = 1.6
+WSD_CPU_FACTOR = 4.5
 
 
 # The memory model's factors (fp32). A block keeps about 20 d_model-wide values per token for its backward (its
@@ -73,14 +81,16 @@ def estimate(trial: Trial, devices: int = 1) -> dict:
     cfg = w.model_config()
     n_params, layout = _shape(cfg, w.seq_len)
     cls, hp = get_backend(trial.optimizer), trial.hyper()
-    fe = cls.expected_costs(layout, hp, trial.k).forward_equivalents * w.max_steps
+    wsd = cooldown_fraction(hp) is not None
+    fe = cls.expected_costs(layout, hp, trial.k).forward_equivalents * w.max_steps * (WSD_BRANCHES if wsd else 1.0)
     micro_batches = (trial.k + cls.draws_per_step(hp, trial.k)) * w.max_steps
     memory = memory_bytes(cfg, cls, hp, max(1, w.micro_batch // devices), w.seq_len)
     return {"tokens": micro_batches * w.micro_batch * w.seq_len, "fwd_equiv": fe,
             "warm_start_tokens": w.warm_start_sequences() * w.seq_len,
             "flops": 2.0 * n_params * fe * w.micro_batch * w.seq_len, "memory_gib": memory / 2**30,
             "gpu_hours": 2.0 * n_params * fe * w.micro_batch * w.seq_len / GPU_RATE.get(cls.family, GPU_RATE["first-order"]) / devices / 3600,
-            "cpu_seconds": 2.0 * n_params * fe * w.micro_batch * w.seq_len * CPU_SECONDS_PER_PLANNED_FLOP}
+            "cpu_seconds": 2.0 * n_params * fe * w.micro_batch * w.seq_len * CPU_SECONDS_PER_PLANNED_FLOP
+            * (WSD_CPU_FACTOR / WSD_BRANCHES if wsd else 1.0)}
 
 
 def sweep_cost(plan, part: tuple[int, int], seeds: int, devices: int = 1, what: str = "gpu_hours") -> float:
@@ -96,9 +106,11 @@ def sweep_cost(plan, part: tuple[int, int], seeds: int, devices: int = 1, what: 
         average.setdefault(key[1].split(" (")[0], []).append(sum(each) / len(each))
         total += sum(h for t, h in zip(cell, each) if in_shard(t, part)) + (more + max(0, seeds - 1)) * share * (
             sum(each) / len(each))
-    for key in (c for c in plan.waiting if c not in plan.cells):
+    for key in (c for c in plan.waiting if c not in plan.cells):  # a later phase's cell, or (c)'s before (b) ends
         cells = average.get(key[1].split(" (")[0], [0.0])
-        total += (plan.walks.get(key, plan.budget or 0) + max(0, seeds - 1)) * sum(cells) / len(cells) / part[1]
+        wsd = key[1].endswith("(wsd)")  # priced as the optimizer's constant-rate cells, as a WSD trial costs more
+        factor = (WSD_CPU_FACTOR if what == "cpu_seconds" else WSD_BRANCHES) if wsd else 1.0
+        total += (plan.walks.get(key, plan.budget or 0) + max(0, seeds - 1)) * factor * sum(cells) / len(cells) / part[1]
     return total
 
 
