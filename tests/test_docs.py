@@ -24,14 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("method", "cli", "backends", "plugins", "scale", "results")
 # Where the code keeps what the pages state (issue 24's layout): update a module's name here when it moves.
 CODE = {"cli": "benchmark.cli", "workloads": "benchmark.workload.presets", "targets": "benchmark.workload.targets",
-        "plan": "benchmark.sweep.plan", "robustness": "benchmark.sweep.robustness",
-        "calibrate": "benchmark.sweep.calibrate", "store": "benchmark.results.store",
+        "plan": "benchmark.sweep.plan", "store": "benchmark.results.store", "calibrate": "benchmark.sweep.calibrate",
         "record": "benchmark.results.record", "statistics": "benchmark.report.statistics",
         "batchfit": "benchmark.report.batchfit", "figures": "benchmark.report.figures",
         "render": "benchmark.report.render", "corpus": "benchmark.data.corpus", "testing": "benchmark.testing",
         "writer": "benchmark.trial.writer", "coordinate": "benchmark.sweep.coordinate"}
-# Paths a page names that are not there yet, while the layout moves: the page's path -> where it is meanwhile.
-MOVED: dict[str, str] = {}
 GENERATED = {"docs/results/speedup.png"}  # written by scripts/readme_results.py, not committed before it runs
 TOP = ("benchmark", "optimizers", "models", "tests", "scripts", "examples", "docs", ".ci", ".github", "submissions")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -153,10 +150,6 @@ FACTS = [
     ("cli", r"`RESULTS/([^`]+/failure\.txt)`", lambda: str(code("store").ResultsStore(ROOT).failure_log("RUN_ID").relative_to(ROOT))),
     ("results", r"`RESULTS/([^`]+/failure\.txt)`", lambda: str(code("store").ResultsStore(ROOT).failure_log("RUN_ID").relative_to(ROOT))),
     ("results", r"Records are schema (\d+)", lambda: code("record").SCHEMA_VERSION),
-    ("method", r"at a constant rate, (\d+) trials a cell", lambda: code("robustness").ROBUSTNESS_BUDGET),
-    ("method", r"the cooldown\s+fraction \(([\d., ]+)\)", lambda: ", ".join(map(str, code("robustness").COOLDOWNS))),
-    ("method", r"at most (\d+) trials a cell, as the second", lambda: code("robustness").WSD_BUDGET),
-    ("method", r"the preset's middle K \((\d+) at `cpu`\)", lambda: code("robustness").middle_k(presets()["cpu"].ks)),
     ("plugins", r"the training loss falls over (\d+) steps", lambda: inspect.signature(code("testing").check_backend).parameters["steps"].default),
 ]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import synthetic_record, write_records
-from test_docs import END, GENERATED, MOVED, PAGES, ROOT, START, TOP, blocks, code, path_of, spans, text
+from test_docs import END, GENERATED, PAGES, ROOT, START, TOP, blocks, code, path_of, spans, text
 
 MAX_LINES = 200
 
@@ -35,19 +35,19 @@ def test_the_layout_tree_names_folders_and_files_that_exist():
             continue  # `.ci/run, .github/`: checked as paths below
         path = (parent / name) if line.startswith("  ") else Path(name)
         parent = path if not line.startswith("  ") else parent
-        assert (ROOT / MOVED.get(str(path), str(path))).exists(), f"README's layout names {path}, which is not there"
+        assert (ROOT / path).exists(), f"README's layout names {path}, which is not there"
 
 
 def test_one_trials_path_runs_through_functions_that_exist():
     named = re.findall(r"`(\w+)` \(`([\w/]+)\.py`", " ".join(text("README").split()))
     assert len(named) >= 5
     for function, path in named:
-        module = importlib.import_module(MOVED.get(path, path).replace("/", "."))
+        module = importlib.import_module(path.replace("/", "."))
         assert hasattr(module, function), f"README: {path}.py has no {function}"
 
 
 def _exists(token: str) -> bool:
-    path = ROOT / MOVED.get(token.rstrip("/"), token.rstrip("/"))
+    path = ROOT / token.rstrip("/")
     if path.exists() or token in GENERATED:
         return True
     stem, _, attr = token.rpartition(".")  # tests/perf/conftest.peak_bytes

@@ -4,6 +4,7 @@ optimum (only the learning rate, around that optimum at half the declared spacin
 every selected setting rerun on every seed."""
 
 import math
+from pathlib import Path
 
 import pytest
 from helpers import bench
@@ -108,3 +109,10 @@ def test_shards_that_merge_their_records_walk_to_the_plan_of_one_machine():
                     for t in todo if in_shard(t, (shard, 3))}
     assert set(records) == set(whole_records)
     assert plan.best == whole.best and {t.run_id for t in plan.seeds} == {t.run_id for t in whole.seeds}
+
+
+def test_the_method_page_states_the_suites_figures():
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "method.md").read_text().split())
+    assert f"the preset's middle K ({middle_k(get_workload('cpu').ks)} at `cpu`)" in text
+    assert f"at a constant rate, {ROBUSTNESS_BUDGET} trials a cell" in text
+    assert f"the cooldown fraction ({', '.join(map(str, COOLDOWNS))}), at most {WSD_BUDGET} trials a cell" in text

@@ -22,13 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.gauss_newton.curvature import (
-    LinearizedResult,
-    blockwise_gradients,
-    chunked_loss,
-    linearized_gradient,
-    shares_blocks,
-)
+from optimizers.gauss_newton.curvature import accumulated, chunked_loss, group_gradients, shares_blocks
 from optimizers.gauss_newton.inner import build_inner_optimizers, clip_groups, inner_lr_multiplier
 from optimizers.gauss_newton.linesearch import candidates, line_search, searches
 from optimizers.gauss_newton.settings import GNHyper
@@ -177,15 +171,15 @@ class GaussNewtonBase(Backend):
         delta = {n: (self.inner[n].detach() - anchor[n]) for n in self.names}
         ctx.costs += self.batch_costs(self.smap, self.hp)
         size = self.hp.sub_batch or len(x)
-        pieces = [self._gradients(x[j:j + size], y[j:j + size], anchor, delta, groups) for j in range(0, len(x), size)]
-        results = pieces[0] if len(pieces) == 1 else [
-            _accumulated(parts, [len(x[j:j + size]) / len(x) for j in range(0, len(x), size)])
-            for parts in zip(*pieces)]
+        cuts = [(x[j:j + size], y[j:j + size]) for j in range(0, len(x), size)]
+        shared = self.shares_forward(self.smap, self.hp)
+        pieces = [group_gradients(self.smap, anchor, delta, groups, xs, ys, self.hp.objective, self.hp.product, shared)
+                  for xs, ys in cuts]  # summed by their shares
+        results = [accumulated(parts, [len(xs) / len(x) for xs, _ in cuts]) for parts in zip(*pieces)]
         grads = {n: g for res in results for n, g in res.grads.items()}
-        res = results[-1]
         if i == 0:
-            self.last_start_loss = res.model_loss  # inner objective where this outer step starts
-        self.last_model_loss = res.model_loss
+            self.last_start_loss = results[-1].model_loss  # inner objective where this outer step starts
+        self.last_model_loss = results[-1].model_loss
         names = list(grads)
         flat = [grads[n] for n in names]
         ctx.reducer.mean_tensors_(flat)  # every batch-dependent product, averaged over processes
@@ -199,15 +193,7 @@ class GaussNewtonBase(Backend):
             o.step()
             o.zero_grad(set_to_none=True)
         self.inner_steps += 1
-        return res.base_loss
-
-    def _gradients(self, x, y, anchor, delta, groups: list[list[int]]) -> list[LinearizedResult]:
-        """The inner objective's gradient on the sequences ``x`` for every stage group."""
-        if self.shares_forward(self.smap, self.hp):
-            return blockwise_gradients(self.smap, anchor, delta, x, y, self.hp.objective)
-        acts = self.smap.activations(anchor, x) if len(groups) > 1 else [x]
-        return [linearized_gradient(self.smap, anchor, delta, group, acts, y, self.hp.objective,
-                                    product=self.hp.product) for group in groups]
+        return results[-1].base_loss
 
     def _adapt(self, scale: float) -> None:
         if scale == 0.0:
@@ -252,14 +238,6 @@ class GaussNewtonBase(Backend):
         self.damping, self.reset_inner = state["damping"], state["reset_inner"]
         if state["ema"] is not None:
             self.ema = {n: t.to(self.inner[n].device, copy=True) for n, t in state["ema"].items()}
-
-
-def _accumulated(parts: list[LinearizedResult], weights: list[float]) -> LinearizedResult:
-    """One group's result on a micro-batch from its pieces': every term is a mean over the piece's tokens, so the
-    micro-batch's is their sum weighted by each piece's share of the sequences (all of one length)."""
-    grads = {n: sum(w * part.grads[n] for part, w in zip(parts, weights)) for n in parts[0].grads}
-    return LinearizedResult(grads, sum(w * part.base_loss for part, w in zip(parts, weights)),
-                            sum(w * part.model_loss for part, w in zip(parts, weights)))
 
 
 @register

@@ -43,6 +43,17 @@ class LinearizedResult:
     model_loss: float  # the inner objective at Δ (quadratic model or prox-linear loss)
 
 
+def accumulated(parts: list[LinearizedResult], weights: list[float]) -> LinearizedResult:
+    """One group's result on a micro-batch from its pieces': every term is a mean over the piece's tokens, so the
+    micro-batch's is their sum weighted by each piece's share of the sequences (all of one length); one piece's
+    is itself, bit for bit."""
+    if len(parts) == 1:
+        return parts[0]
+    grads = {n: sum(w * part.grads[n] for part, w in zip(parts, weights)) for n in parts[0].grads}
+    return LinearizedResult(grads, sum(w * part.base_loss for part, w in zip(parts, weights)),
+                            sum(w * part.model_loss for part, w in zip(parts, weights)))
+
+
 def linearized_gradient(
     smap: StageMap,
     anchor: dict[str, torch.Tensor],
@@ -198,6 +209,17 @@ def blockwise_gradients(smap: StageMap, anchor, delta, x: torch.Tensor, targets:
     _, gW, base, model = head_terms(h, None, anchor[w_name], delta[w_name], y, objective, chunk_elements, want_gh=False)
     results.append(LinearizedResult({w_name: gW}, base, model))
     return results
+
+
+def group_gradients(smap: StageMap, anchor, delta, groups: list[list[int]], x: torch.Tensor, targets: torch.Tensor,
+                    objective: str, product: str, shared: bool) -> list[LinearizedResult]:
+    """The inner objective's gradient on the sequences ``x`` for every stage group: the layerwise blocks from one
+    shared forward where ``shared`` (``blockwise_gradients``), else each group from its first stage's input."""
+    if shared:
+        return blockwise_gradients(smap, anchor, delta, x, targets, objective)
+    acts = smap.activations(anchor, x) if len(groups) > 1 else [x]
+    return [linearized_gradient(smap, anchor, delta, group, acts, targets, objective, product=product)
+            for group in groups]
 
 
 def shares_blocks(smap: StageMap) -> bool:
