@@ -221,7 +221,7 @@ def _no_two_optimizers_on_one_spot(fig) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=record_sets())
 def test_every_figure_has_finite_axes_and_draws_every_cell(records, tmp_path_factory):
     results = write_records(tmp_path_factory.mktemp("R"), records)

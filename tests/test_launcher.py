@@ -15,7 +15,7 @@ SMALL = ["max_steps=4", "ks=1"]
 @pytest.mark.slow
 def test_a_sweep_through_local_jobs_writes_the_records_of_a_sweep_in_one_process(tmp_path, text_data):
     args = ("iteration-complexity", "smoke", "adamw", 2, text_data)
-    common = dict(tune_budget=2, prune=False, workload_items=SMALL)
+    common = dict(tune_budget=1, prune=False, workload_items=SMALL)
     run_suite(*args, tmp_path / "here", Hardware("cpu"), **common)
     jobs = run_suite(*args, tmp_path / "jobs", Hardware("cpu"), launch=Launch("local"), **common)
     assert record_summary(tmp_path / "jobs") == record_summary(tmp_path / "here") != {}

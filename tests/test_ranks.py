@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from benchmark.results.store import ResultsStore
@@ -54,11 +53,11 @@ def _free_port() -> int:
 
 
 class _Sweep:
-    """The two-process sweep of these tests (gn and adamw, warm start, a seed rerun), as a command."""
+    """The two-process sweep of these tests (gn and adamw, warm start, one trial each), as a command."""
 
     def __init__(self, tmp_path, text_data) -> None:
         self.cmd = [sys.executable, str(_launcher(tmp_path)), "run", "--preset", "ddp-warm", "--optimizers",
-                    "gn,adamw", "--tune-budget", "1", "--seeds", "2", "--accelerator", "cpu", "--data", text_data]
+                    "gn,adamw", "--tune-budget", "1", "--seeds", "1", "--accelerator", "cpu", "--data", text_data]
         # one thread per process everywhere, so that the launches differ in nothing but how they were launched
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         self.env.pop("OPTBENCH_DDP_START", None)
@@ -78,25 +77,17 @@ def test_launched_ranks_follow_rank_0_across_nodes_and_resume_a_killed_sweep(tmp
       folder and cache, so it can only run what rank 0 sends it; a trial claimed by a live process is
       skipped without unpairing the ranks;
     - ``--devices 2`` killed (both processes) mid-trial, then run again: it resumes from rank 0's checkpoint.
+    (That two processes give one process's curve, every backend, is ``test_launch.py``'s.)
     """
     sweep = _Sweep(tmp_path, text_data)
     clean = sweep.run(tmp_path / "clean", "--devices", "2")
     assert clean.returncode == 0, clean.stderr
     reference = record_summary(tmp_path / "clean")
-    assert len(reference) == 4  # 2 optimizers x 1 setting, then seed 1 of each
+    assert len(reference) == 2  # 2 optimizers x 1 setting
     assert {r[0] for r in reference.values()} <= {"reached", "budget", "pruned"}
     again = sweep.run(tmp_path / "clean", "--devices", "2")  # nothing left to run: no rank is launched
-    assert again.returncode == 0 and again.stderr.count("2 of 2 trials already have records") == 2, again.stderr
+    assert again.returncode == 0 and "tuning: 2 of 2 trials already have records" in again.stderr, again.stderr
     assert record_summary(tmp_path / "clean") == reference
-    # ... and that is the single-process sweep up to float summation order
-    single = sweep.run(tmp_path / "single", "--devices", "1")
-    assert single.returncode == 0, single.stderr
-    single_records = record_summary(tmp_path / "single")
-    assert single_records.keys() == reference.keys()
-    for run_id, (status, steps, _, forward, evals, losses) in single_records.items():
-        assert (status, steps, forward) == reference[run_id][:2] + reference[run_id][3:4]
-        np.testing.assert_allclose(reference[run_id][4], evals, rtol=2e-4)
-        np.testing.assert_allclose(reference[run_id][5], losses, rtol=2e-4)
     _two_nodes_follow_rank_0(sweep, tmp_path, reference)
     _a_killed_sweep_resumes(sweep, tmp_path / "killed", reference)
 
@@ -119,7 +110,7 @@ def _two_nodes_follow_rank_0(sweep: _Sweep, tmp_path, reference) -> None:
     two_nodes = record_summary(tmp_path / "node0")
     assert skipped not in two_nodes
     assert two_nodes == {k: v for k, v in reference.items() if k in two_nodes}
-    assert len(two_nodes) >= 2  # the other tuning trial and, unless it waits on the skipped cell, its seed
+    assert len(two_nodes) == 1  # the other optimizer's trial
 
 
 def _a_killed_sweep_resumes(sweep: _Sweep, killed, reference) -> None:
