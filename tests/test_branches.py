@@ -1,6 +1,7 @@
 """Steps-to-target under WSD, by cooldown branches: the search's rule (benchmark/results/budgets.py) on a synthetic
 monotone loss, and real WSD trials (benchmark/trial/branches.py) whose steps-to-target is the smallest budget that
-reaches each target, checked against runs of that budget and one step less from scratch, and resumed to the same
+reaches each target, checked against runs of that budget and one step less from scratch, whose constant phase
+stops at the bound its crossing gives (and runs on where the bound's branch misses), and resumed to the same
 record after an interruption in either phase."""
 
 import dataclasses
@@ -9,10 +10,10 @@ import math
 import pytest
 
 from benchmark.data.streams import PackedSequences, validation_batches
-from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
+from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, search, smallest_budgets
 from benchmark.results.store import ResultsStore
 from benchmark.results.validate import outcome_problem
-from benchmark.trial.branches import run_branch
+from benchmark.trial.branches import Branches, run_branch
 from benchmark.trial.hardware import Hardware
 from benchmark.trial.identity import Trial
 from benchmark.trial.run import build_module, run_trial
@@ -71,6 +72,23 @@ def test_a_sparse_grid_resolves_to_the_gap_between_candidates_and_a_target_the_b
     assert smallest_budgets(budgets, (3.2,), lambda n: None) == {3.2: (None, None)}  # diverged: never reached
 
 
+def test_the_bound_is_the_first_budget_cooling_down_after_the_crossing_and_a_missed_bound_searches_everything():
+    budgets = candidate_budgets(CPU.resolution_grid(), CPU.max_steps, 0.2)
+    evals = [(0, 9.0), (4, 5.0), (8, 3.9), (12, 3.4), (16, 3.2)]
+    assert bound_budget(budgets, 0.2, evals, 3.5) == 15  # crossed at 12: 15 - round(3.0) = 12
+    assert bound_budget(budgets, 0.2, evals, 3.0) is None and bound_budget(budgets, 0.2, [], 3.5) is None
+    loss = lambda n: 3.0 + 5.0 / n  # noqa: E731
+    final_loss, calls = counted(loss)
+    found, final = search(budgets, (3.6, 3.5), final_loss, 15, CPU.max_steps)
+    assert found == {3.6: (9, 1), 3.5: (10, 1)} and final == loss(15)  # the same as searching every budget
+    assert calls[0] == 15 and max(calls) == 15 and len(calls) <= 1 + 2 * math.ceil(math.log2(15))
+    extended = []
+    final_loss, calls = counted(lambda n: 9.0 if n == 15 else loss(n))  # the bound's branch misses
+    found, final = search(budgets, (3.6, 3.5), final_loss, 15, CPU.max_steps, lambda: extended.append(1) or budgets)
+    assert extended == [1] and calls[0] == 15 and CPU.max_steps in calls and final == loss(CPU.max_steps)
+    assert found == smallest_budgets(budgets, (3.6, 3.5), lambda n: 9.0 if n == 15 else loss(n))
+
+
 # ---------------------------------------------------------------------------------------- real WSD trials
 
 
@@ -126,6 +144,36 @@ def test_a_wsd_trial_records_the_smallest_budget_that_reaches_each_target(wsd, t
     assert not list(store.work_dir.glob("*.branches*")) and not list(store.work_dir.glob("*.ckpt"))
 
 
+@pytest.mark.slow
+def test_the_constant_phase_stops_at_its_bound_and_runs_on_where_the_bounds_branch_misses(wsd, tmp_path, monkeypatch):
+    w, data, trial = wsd
+    reachable = dataclasses.replace(w, targets=w.targets[:2])
+    trial = dataclasses.replace(trial, workload=reachable)
+    record = run_trial(trial, data, ResultsStore(tmp_path / "bounded"), Hardware("cpu"), None)
+    run = record["run"]
+    bound = bound_budget(candidate_budgets(w.resolution_grid(), w.max_steps, 0.2), 0.2,
+                         [(e["step"], e["val_loss"]) for e in record["evals"]], reachable.targets[1])
+    assert run["status"] == "reached" and run["steps_run"] == branch_start(bound, 0.2) < 13  # stopped at the bound
+    assert run["branches"][0]["budget"] == bound and max(b["budget"] for b in run["branches"]) == bound
+    assert run["final_val_loss"] == run["branches"][0]["final_val_loss"] and outcome_problem(record) is None
+    for t in reachable.targets:
+        n = run["steps_to_target"][f"{t:g}"]
+        assert from_scratch(trial, data, n) <= t and (n == 1 or from_scratch(trial, data, n - 1) > t)
+    # the bound's branch made to miss: the constant phase runs on, from where it stopped, to its end
+    branch = Branches.branch
+
+    def missing(self, budget, *args):
+        b = branch(self, budget, *args)
+        return {**b, "final_val_loss": 99.0} if budget == bound else b
+
+    monkeypatch.setattr(Branches, "branch", missing)
+    missed = run_trial(trial, data, ResultsStore(tmp_path / "missed"), Hardware("cpu"), None)
+    assert missed["run"]["steps_run"] == 13 and outcome_problem(missed) is None
+    assert missed["run"]["branches"][0]["budget"] == bound and missed["run"]["branches"][1]["budget"] == w.max_steps
+    whole = run_trial(dataclasses.replace(trial, workload=w), data, ResultsStore(tmp_path / "whole"), Hardware("cpu"), None)
+    assert [s["train_loss"] for s in missed["steps"]] == [s["train_loss"] for s in whole["steps"]]  # bit for bit
+
+
 def _outcome(record: dict) -> dict:
     """What two runs of one trial must share (every number but the clock's)."""
     clock = {"seconds", "started_at", "finished_at", "train_seconds", "seconds_per_step", "peak_memory_mib"}
@@ -139,8 +187,11 @@ def _outcome(record: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_an_interrupted_wsd_trial_resumes_both_phases_to_the_same_record(wsd, tmp_path):
+@pytest.mark.parametrize("reachable", [False, True], ids=["whole-phase", "bounded"])
+def test_an_interrupted_wsd_trial_resumes_both_phases_to_the_same_record(wsd, tmp_path, reachable):
     w, data, trial = wsd
+    if reachable:  # every target reached: the constant phase stops at its bound
+        trial = dataclasses.replace(trial, workload=dataclasses.replace(w, targets=w.targets[:2]))
     hw = Hardware("cpu")
     once = run_trial(trial, data, ResultsStore(tmp_path / "once"), hw, None)
     store, hosts = ResultsStore(tmp_path / "twice"), []

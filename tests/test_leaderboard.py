@@ -141,12 +141,13 @@ def test_two_machines_merge_into_one_leaderboard_with_provenance(smoke_results, 
 
 def _wsd_record() -> dict:
     """A WSD record as a trial writes it, of a synthetic run on the smoke preset: the constant phase's curve falls
-    as exp(-step / 8) and a cooldown ends 0.3 below it; its branches are the ones the search asks for."""
+    as exp(-step / 8), up to the start of the bound its crossing of the tightest target gives, and a cooldown ends
+    0.3 below it; its branches are the ones the search asks for."""
     import math
     from dataclasses import asdict
     from types import SimpleNamespace
 
-    from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
+    from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, search
     from benchmark.results.record import run_id
     from benchmark.trial.branches import outcome
     from benchmark.workload.presets import get_workload
@@ -155,7 +156,9 @@ def _wsd_record() -> dict:
 
     w, c = get_workload("smoke"), 0.2
     curve = lambda step: 4.6 + 2.0 * math.exp(-step / 8)  # noqa: E731
-    stable = branch_start(w.max_steps, c)
+    budgets = candidate_budgets(w.resolution_grid(), w.max_steps, c)
+    bound = bound_budget(budgets, c, [(s, curve(s)) for s in range(w.max_steps)], min(w.targets))
+    stable = branch_start(bound, c)
     evals = [{"step": s, "val_loss": curve(s)} for s in range(stable + 1)]
     asked = {}
 
@@ -165,8 +168,7 @@ def _wsd_record() -> dict:
                   "final_val_loss": curve(n) - (0.3 if n > start else 0.0), "seconds": 0.1}
         return asked.setdefault(n, branch)["final_val_loss"]
 
-    final = final_loss(w.max_steps)
-    found = smallest_budgets(candidate_budgets(w.resolution_grid(), w.max_steps, c), w.targets, final_loss)
+    found, final = search(budgets, w.targets, final_loss, bound, w.max_steps)
     run = {**outcome(w, SimpleNamespace(evals=evals, status="running"), list(asked.values()), found, final),
            "workload": w.name, "workload_version": w.version, "workload_key": w.key(), "corpus_key": "",
            "workload_config": w.to_dict(), "optimizer": "adamw", "k": 1, "seed": 0, "steps_run": stable,
@@ -206,7 +208,7 @@ def test_a_wsd_record_is_accepted_with_its_steps_to_target_recomputed_from_its_b
 
 
 @pytest.mark.parametrize(("what", "reason"), [
-    ("loss", "its search needs the branch of budget"),
+    ("loss", "steps to target"),  # the branch above it, the bound's, is recorded: the search ends there
     ("start", "starts at"),
     ("dropped", "which it does not record"),
     ("extra", "its search asks for"),

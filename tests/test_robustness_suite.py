@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import bench
 
+from benchmark.sweep.estimate import CPU_FAMILY_FACTOR, WSD_CPU_FACTOR
 from benchmark.sweep.robustness import COOLDOWNS, ROBUSTNESS_BUDGET, WSD_BUDGET, middle_k, robustness
 from benchmark.workload.presets import get_workload
 from optimizers import get_backend
@@ -116,3 +117,6 @@ def test_the_method_page_states_the_suites_figures():
     assert f"the preset's middle K ({middle_k(get_workload('cpu').ks)} at `cpu`)" in text
     assert f"at a constant rate, {ROBUSTNESS_BUDGET} trials a cell" in text
     assert f"the cooldown fraction ({', '.join(map(str, COOLDOWNS))}), at most {WSD_BUDGET} trials a cell" in text
+    assert f"A WSD trial costs about {WSD_CPU_FACTOR:g} constant-rate trials" in text
+    ratio = CPU_FAMILY_FACTOR["gauss-newton"] / CPU_FAMILY_FACTOR["first-order"]
+    assert f"({ratio:.2f} times the seconds per planned pass at `cpu`, K = 16)" in text

@@ -31,6 +31,34 @@ def reaches(loss: float | None, target: float) -> bool:
     return loss is not None and math.isfinite(loss) and loss <= target
 
 
+def bound_budget(budgets: Sequence[int], cooldown: float, evals: Iterable[tuple[int, float | None]],
+                 tightest: float) -> int | None:
+    """The smallest of ``budgets`` whose cooldown starts at or after the first step at which the constant phase's
+    evaluations (``(step, validation loss)``) reach ``tightest``; None while they have not."""
+    crossed = [step for step, loss in evals if reaches(loss, tightest)]
+    if not crossed:
+        return None
+    return min((n for n in budgets if branch_start(n, cooldown) >= min(crossed)), default=None)
+
+
+def search(budgets: Sequence[int], targets: Sequence[float], final_loss: Callable[[int], float | None],
+           bound: int | None, max_steps: int, extend: Callable[[], Sequence[int]] | None = None
+           ) -> tuple[dict[float, tuple[int | None, int | None]], float | None]:
+    """(what ``smallest_budgets`` finds, the final loss of the run the search ends on). With a ``bound``
+    (``bound_budget``, a budget of ``budgets``), first over the budgets up to it; where its branch reaches the
+    tightest target that is the answer, and the run it ends on is the bound's. Otherwise (no bound, or its
+    branch missed) over every budget: ``extend()`` first (the constant phase run to its end; it returns the
+    budgets then available, else ``budgets``), the run at the workload's budget ``max_steps`` first (None where
+    it is not a candidate: the constant phase diverged before its cooldown would start)."""
+    if bound is not None and targets:
+        found = smallest_budgets([n for n in budgets if n <= bound], targets, final_loss)
+        if found[min(targets)][0] is not None:
+            return found, final_loss(bound)
+    budgets = extend() if extend is not None else budgets
+    final = final_loss(max_steps) if max_steps in budgets else None
+    return smallest_budgets(budgets, targets, final_loss), final
+
+
 def smallest_budgets(budgets: Sequence[int], targets: Iterable[float],
                      final_loss: Callable[[int], float | None]) -> dict[float, tuple[int | None, int | None]]:
     """For each target, (N, bracket): N the smallest of ``budgets`` whose run ends at or below it, found by

@@ -14,7 +14,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
+from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, search
 from benchmark.results.curves import steps_to_target
 from benchmark.results.record import GRID, run_id
 from benchmark.workload.presets import PRESETS, Workload, calibrated
@@ -94,26 +94,26 @@ def _workload(run: dict) -> Workload:
                        for f in fields(Workload) if f.name in cfg})
 
 
-def _search(run: dict, w: Workload) -> tuple[list[int], float | None, dict] | str:
-    """(the budgets the trial's search asks for, in its order; the final loss at the workload's budget; what
-    it finds), run on the record's branches; or why it cannot be."""
+def _search(record: dict, w: Workload) -> tuple[list[int], float | None, dict] | str:
+    """(the budgets the trial's search asks for, in its order; the final loss of the run it ends on; what it
+    finds), run on the record's branches; or why it cannot be."""
+    run = record["run"]
     c, branches = run["hparams"]["cooldown"], {b["budget"]: b for b in run.get("branches") or []}
     diverged = run["status"] == "diverged"
     budgets = [n for n in candidate_budgets(w.resolution_grid(), w.max_steps, c)
-               if not diverged or branch_start(n, c) < run["steps_run"]]
+               if branch_start(n, c) < run["steps_run"] or (not diverged and branch_start(n, c) <= run["steps_run"])]
+    bound = bound_budget(budgets, c, [(e["step"], e["val_loss"]) for e in record["evals"]], min(w.targets)) \
+        if w.targets else None
     asked: dict[int, None] = {}
 
     def final_loss(n: int) -> float | None:
-        if n not in budgets:
-            return None
         if n not in branches:
             raise LookupError(f"its search needs the branch of budget {n}, which it does not record")
         asked[n] = None
         return branches[n]["final_val_loss"]
 
     try:
-        final = final_loss(w.max_steps)
-        found = smallest_budgets(budgets, w.targets, final_loss)
+        found, final = search(budgets, w.targets, final_loss, bound, w.max_steps)
     except LookupError as e:
         return str(e)
     return list(asked), final, found
@@ -128,7 +128,7 @@ def _branches_problem(record: dict) -> str | None:
             return f"the branch of budget {n} starts at {b['start']}, its cooldown at {branch_start(n, c)}"
         if b["length"] == 0 and not _same(b["final_val_loss"], evals.get(n)):
             return f"the branch of budget {n} ends at {b['final_val_loss']}, its evaluation at step {n} says {evals.get(n)}"
-    searched = _search(run, w)
+    searched = _search(record, w)
     if isinstance(searched, str):
         return searched
     asked, final, found = searched

@@ -6,14 +6,17 @@ measure is the smallest budget N whose run, with its schedule laid out over N, e
 warmup is a fraction of the workload's budget and its cooldown the last ``round(c * N)`` steps before N, so the
 run of budget N is the constant run up to ``s = N - round(c * N)``, then a cooldown of its own. Hence:
 
-1. the *constant phase*: the trial itself with no cooldown (its backend's ``budget`` far away) up to the start
-   of the longest branch, evaluated on its grid (the record's ``evals``, not stopping at its targets), with a
-   branch checkpoint at every step of the resolution grid that a branch starts from;
+1. the *constant phase*: the trial itself with no cooldown (its backend's ``budget`` far away), evaluated on
+   its grid (the record's ``evals``), with a branch checkpoint at every step of the resolution grid that a
+   branch starts from, up to the start of the branch that bounds the search (``budgets.bound_budget``: the
+   smallest budget whose cooldown starts after the phase crossed its tightest target), or of the longest
+   branch where it never crosses (or where the bound's branch missed: then it runs on to there);
 2. a *branch* for budget N: from the checkpoint at s, ``budget = N``, the remaining ``N - s`` steps through the
    same host, its validation loss at N (a budget without cooldown, ``round(c * N) = 0``, is the constant
    phase's evaluation at N);
-3. the search: per target, bisection over the budgets whose branch starts on a saved step, branches shared
-   by the targets; a target that the branch at the workload's budget does not reach is censored.
+3. the search (``budgets.search``): per target, bisection over the budgets whose branch starts on a saved
+   step, below the bound where there is one, branches shared by the targets; a target that the branch at the
+   workload's budget does not reach is censored.
 
 Every branch goes into the record (``run["branches"]``), and into a JSON beside the trial's resume checkpoint
 as soon as it ends, so that a killed trial resumes its constant phase from that checkpoint and its search from
@@ -32,7 +35,7 @@ import lightning as L
 
 from benchmark.data.streams import StepDataset
 from benchmark.files import atomic_write_json
-from benchmark.results.budgets import branch_start, candidate_budgets, smallest_budgets
+from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, reaches, search
 from benchmark.results.store import ResultsStore
 from benchmark.trial.callbacks import Evaluation, StepProgress, restore, resume_checkpoint
 from benchmark.trial.checkpoint import Checkpoint
@@ -54,13 +57,16 @@ def spent(now: Costs, before: Costs) -> Costs:
 
 
 class BranchCheckpoints(L.Callback):
-    """The constant phase saves a branch checkpoint (a resume checkpoint) at every step a branch starts from."""
+    """The constant phase saves a branch checkpoint (a resume checkpoint) at every step a branch starts from,
+    and stops at the start of the branch that bounds the search."""
 
     def __init__(self, branches: Branches, evaluation: Evaluation) -> None:
         self.branches, self.evaluation = branches, evaluation
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.branches.save(module, self.evaluation)
+        if self.branches.bounded(module.step_idx, self.evaluation):
+            trainer.should_stop = True
 
 
 def run_branch(module, trial, hw, stream, checkpoint: Checkpoint | None, budget: int, val_batches,
@@ -99,11 +105,32 @@ class Branches:
         self.budgets = candidate_budgets(w.resolution_grid(), w.max_steps, cooldown)
         self.stable_steps = branch_start(w.max_steps, cooldown)  # where the longest branch starts
         self.starts = {self.start(n) for n in self.budgets if self.start(n) < n}  # with a checkpoint
+        self.bounding = True  # the constant phase stops at the bound's start (False: it runs on to its end)
         self.folder = store.work_dir / f"{trial.run_id}.branches"
         self.results_path = store.work_dir / f"{trial.run_id}.branches.json"
 
     def start(self, budget: int) -> int:
         return branch_start(budget, self.cooldown)
+
+    def available(self, steps_run: int, diverged: bool) -> list[int]:
+        """The budgets whose branch can start: on a step the constant phase saved (before it diverged)."""
+        return [n for n in self.budgets if self.start(n) < steps_run or (not diverged and self.start(n) <= steps_run)]
+
+    def bound(self, evaluation: Evaluation, budgets: list[int] | None = None) -> int | None:
+        w = self.trial.workload
+        if not w.targets:
+            return None
+        evals = [(e["step"], e["val_loss"]) for e in evaluation.evals]
+        return bound_budget(self.budgets if budgets is None else budgets, self.cooldown, evals, min(w.targets))
+
+    def bounded(self, step: int, evaluation: Evaluation) -> bool:
+        """Whether the constant phase, at ``step``, has run as far as its search needs: past the start of the
+        bound's branch, unless that branch (of an earlier attempt) missed the tightest target."""
+        bound = self.bound(evaluation) if self.bounding and evaluation.status == "running" else None
+        if bound is None or step < self.start(bound):
+            return False
+        missed = self.done().get(bound)
+        return missed is None or reaches(missed["final_val_loss"], min(self.trial.workload.targets))
 
     def evaluation(self, val_batches) -> Evaluation:
         """The constant phase's: the workload's grid up to its end, its end, and every budget without
@@ -143,24 +170,27 @@ class Branches:
         module = self.build(checkpoint.model)
         return run_branch(module, self.trial, self.hw, self.stream, checkpoint, budget, val_batches, on_step)
 
-    def search(self, evaluation: Evaluation, steps_run: int, val_batches, on_step=None) -> dict:
-        """The branches the search asks for, in the order it asks (the run at the workload's budget first), each
-        from an earlier attempt where there is one, and what they say: the record's run fields they set."""
+    def search(self, evaluation: Evaluation, steps_run: int, val_batches, on_step=None,
+               extend: Callable[[], int] | None = None) -> dict:
+        """The branches the search asks for, in the order it asks, each from an earlier attempt where there is
+        one, and what they say: the record's run fields they set. ``extend()`` runs the constant phase on to its
+        end, should the bound's branch miss (it returns the step reached)."""
         w, done, asked = self.trial.workload, self.done(), {}
-        diverged = evaluation.status == "diverged"
-        budgets = [n for n in self.budgets if not diverged or self.start(n) < steps_run]
+        budgets = self.available(steps_run, evaluation.status == "diverged")
 
         def final_loss(budget: int) -> float | None:
-            if budget not in budgets:
-                return None  # the constant phase diverged before this budget's cooldown would start
             if budget not in done:
                 done[budget] = self.branch(budget, evaluation, val_batches, on_step)
                 atomic_write_json(self.results_path, list(done.values()))
             asked.setdefault(budget, done[budget])
             return done[budget]["final_val_loss"]
 
-        final = final_loss(w.max_steps)
-        found = smallest_budgets(budgets, w.targets, final_loss)
+        def run_on() -> list[int]:
+            self.bounding = False
+            reached = extend() if extend is not None and steps_run < self.stable_steps else steps_run
+            return self.available(reached, evaluation.status == "diverged")
+
+        found, final = search(budgets, w.targets, final_loss, self.bound(evaluation, budgets), w.max_steps, run_on)
         return outcome(w, evaluation, list(asked.values()), found, final)
 
     def clean(self) -> None:

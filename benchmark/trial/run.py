@@ -101,21 +101,35 @@ def _train(trial: Trial, data: PreparedData, store: ResultsStore, hw: Hardware, 
         restore(module, evaluation, start)
         log.info("%s: resuming at step %d", trial.run_id, module.step_idx)
     stop = branches.stable_steps if branches else w.max_steps
-    if evaluation.status == "running" and module.step_idx < stop:
+
+    def train() -> bool:
+        """Train on to ``stop`` (a WSD trial: its constant phase, to its bound), unless already there."""
+        if evaluation.status != "running" or module.step_idx >= stop or (
+                branches and branches.bounded(module.step_idx, evaluation)):
+            return False
         callbacks = [evaluation, MetricsToLogger(evaluation), ResumeCheckpoints(store.checkpoint_path(trial.run_id), evaluation),
                      writer, *(branches.stable_callbacks(module, evaluation, writer) if branches else [])]
         if on_step is not None and not (hw.multi_process and ddp_start_method() != "popen"):
             callbacks.append(StepProgress(on_step))  # spawned ranks cannot carry a live progress bar
         fit(module, StepDataset(trial.stream(data, "train"), trial.k, module.step_idx, stop), hw,
             callbacks, make_logger(hw.logger, store.logs_dir, trial.run_id))
-        if branches is None and not is_worker_process():
-            # Written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent.
-            return writer.record if writer.record is not None else store.read(trial.run_id)
+        return True
+
+    trained = train()
     if is_worker_process():
         return None
-    if branches is None:  # killed after its last evaluation but before its record: nothing left to train
-        return writer.finish(module)
-    writer.outcome = branches.search(evaluation, module.step_idx, val, on_step)
+    if branches is None:
+        if trained:  # written in this process, or by rank 0 of spawned ranks, which return nothing else to the parent
+            return writer.record if writer.record is not None else store.read(trial.run_id)
+        return writer.finish(module)  # killed after its last evaluation but before its record: nothing left to train
+    rng = torch.get_rng_state()  # the constant phase's, for its continuation after branches drew from it
+
+    def run_on() -> int:
+        torch.set_rng_state(rng)
+        train()
+        return module.step_idx
+
+    writer.outcome = branches.search(evaluation, module.step_idx, val, on_step, extend=run_on)
     record = writer.finish(module)
     branches.clean()
     return record
