@@ -64,6 +64,22 @@ def test_every_backend_gets_the_same_budget_and_a_cell_that_spends_it_ends():
         assert {(k, name) for k in (1, 4)} <= plan.best.keys()
 
 
+def test_the_first_pass_sweeps_every_declared_grid_before_any_extension():
+    """At the robustness suite's budget, every built-in backend's walk tries every value of every declared grid,
+    though each extension improves (a walk that extended its first key first ran out before the last, SOAP's
+    preconditioning frequency)."""
+    from benchmark.sweep.robustness import ROBUSTNESS_BUDGET
+
+    def everywhere_better(hp, k):
+        return 100 - sum(math.log1p(abs(float(v))) for v in hp.values() if not isinstance(v, (str, bool)))
+
+    for name in ("adamw", "muon", "soap", "gn", "gn-prox-linear", "layerwise-gn"):
+        plan, _ = _tune(name, "smoke", everywhere_better, budget=ROBUSTNESS_BUDGET)
+        tried = {(key, v) for t in plan.cells[(1, name)] for key, v in t.hparams}
+        space = get_backend(name).search_space
+        assert {(key, v) for key, grid in space.items() for v in grid} <= tried, name
+
+
 def test_phase_two_sweeps_the_learning_rate_and_what_moved_between_the_end_batch_sizes():
     def lr_moves_with_k(hp, k):
         return _adamw_valley({**hp, "lr": hp["lr"] * 0.08 / (0.01 * (k / 4) ** 0.5)}, k)

@@ -5,7 +5,8 @@ Phase I, at the preset's smallest and largest K: from the backend's defaults, sw
 time over its declared grid (``Backend.search_space``, in its declared order; a grid given on the command line
 replaces the declared one, a fixed setting stays fixed), keep the best value (steps to the tightest target,
 then the looser ones, then the final loss: ``results.curves.selection_key``) and go round until a whole pass
-changes nothing or the cell's trial budget is spent. A best value at an edge of what was searched extends
+changes nothing or the cell's trial budget is spent. The first pass sweeps every hyperparameter's declared grid
+(so that the budget reaches them all); from the second on, a best value at an edge of what was searched extends
 that axis by half the declared grid's spacing, in the hyperparameter's own scale (log for a scale such as a
 learning rate, log(1 - x) for a momentum or a beta, linear for the rest), never past its declared valid range.
 
@@ -70,7 +71,7 @@ class Walk:
                     return todo[:room], self.best(start), room == 0
                 moved |= best != x[key]
                 x[key] = best
-            if not moved:
+            if not moved and passes > 1:  # the first pass does not extend: a second one may
                 break
         return [], point(x), True
 
@@ -92,7 +93,7 @@ class Walk:
                 return missing, None
             best = min(axis, key=lambda v: (selection_key(self.result(points[v]), self.targets), axis.index(v)))
             side = "bottom" if best == axis[0] else "top" if best == axis[-1] else None
-            if side is None or len(grid) < 2 or added[side] >= EXTENSIONS:
+            if side is None or len(grid) < 2 or added[side] >= EXTENSIONS or passes == 1:
                 return [], best
             value = _half_step(self.name, key, grid, best, side)
             if value is None or value in axis:
