@@ -18,6 +18,7 @@ from helpers import PROTOCOL_POINTS, synthetic_record, write_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from matplotlib.colors import to_rgb, to_rgba
+from matplotlib.container import ErrorbarContainer
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
@@ -289,6 +290,8 @@ def test_the_report_of_one_optimizer_one_seed_that_never_reached_the_tightest_ta
     figures = build_figures(runs, evals, table, fits)
     for name, fig in figures.items():
         _check_axes(name, fig)
+        # one seed: no interval, so no bar (not even a zero-length one with its caps)
+        assert not [c for ax in fig.axes for c in ax.containers if isinstance(c, ErrorbarContainer)], name
     assert "censored|adamw|cpu v7 · python-stdlib|4|3.2" in _gids(figures["steps_vs_target"])
     plt.close("all")
     written = render(results, tmp_path / "O")

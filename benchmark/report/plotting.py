@@ -200,6 +200,9 @@ def ticks_at(ax, values, axis: str = "x", fmt: str = "{:,.0f}") -> None:
 def interval(ax, x: float, y: float, lo, hi, label: str, gid: str, **kw) -> None:
     """A point with its interval; an infinite upper bound is an arrow to the top of the axes."""
     c = colour(label)
+    if lo is None and hi is None:  # no interval (one seed): the point alone, no zero-length bar with its caps
+        ax.plot([x], [y], color=c, gid=gid, **kw)
+        return
     lo = y if lo is None or not math.isfinite(float(lo)) else float(lo)
     top_open = hi is not None and math.isinf(float(hi))
     hi = y if hi is None or top_open else float(hi)
