@@ -8,8 +8,8 @@ memory then grows with m only by what is not differentiated at once (the fit's s
     python scripts/step_memory.py --preset 150m --sequences 1,2 --optimizers gn --set sub_batch=1
 
 Peak memory is replayed from the PyTorch profiler's allocations (``benchmark.trial.perf.peak_bytes``): the
-weights, the optimizer's state and the step's activations, everything the step holds. One step at K = 1; a
-GN step's line search reads one micro-batch. Prints a table, and with --json a file of every figure."""
+weights, the optimizer's state and the step's activations, everything a step holds, over two steps at K = 1 (the
+second holds the state the first created beside its activations); a GN step's line search reads one micro-batch. Prints a table, and with --json a file of every figure."""
 
 from __future__ import annotations
 
