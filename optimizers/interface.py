@@ -92,12 +92,13 @@ class StepContext:
 
 @dataclass(frozen=True)
 class MemoryModel:
-    """A rough peak-memory model for dry runs (fp32): bytes of state per parameter (weights, gradients,
-    optimizer state, copies), how many (tokens x vocab) logit-sized tensors a pass keeps alive, and
-    whether the math attention kernel keeps (heads x T x T) scores (forward-mode AD needs it)."""
+    """A rough peak-memory model for dry runs (fp32, ``benchmark.sweep.estimate.memory_bytes``): bytes of state
+    per parameter (weights, gradients, optimizer state, copies) alive through a step, how many (vocab)-wide
+    logit rows per token differentiated at once stay alive, and whether the math attention kernel keeps (heads x T x
+    T) scores for the sequences differentiated at once (forward-mode AD and double backward need it)."""
 
     state_bytes_per_parameter: float = 16.0
-    logit_copies: float = 3.0
+    logit_copies: float = 2.0
     attention_scores: bool = False
 
 

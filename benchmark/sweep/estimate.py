@@ -34,30 +34,34 @@ GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; b
 # other overheads make it rougher.
 CPU_SECONDS_PER_PLANNED_FLOP = 8.2e-12
 # ... but the Gauss-Newton family reaches its targets after a smaller share of its budget than first-order methods,
-# and the rate above is over a mix of both. Measured on the robustness suite at cpu, K = 16 (AdamW, Muon, SOAP and
-# GN at 64b8bf3, wall time per trial, its WSD trials replayed under the bound), first-order trials took 1.76 times
-# and GN's 0.63 times what the rate alone gives them: each family's factor.
-CPU_FAMILY_FACTOR = {"first-order": 1.76, "gauss-newton": 0.63}
+# and the rate above is over a mix of both. On the six-backend robustness suite at 3590039 (cpu, K = 16, trial wall
+# times), first-order trials took 1.31 times and the GN family's 0.43 times what the rate alone gives them: each
+# family's factor. (The default suite's own estimate then reads about 21 minutes, below its measured 27-44: its
+# K = 4 cells take many cheap steps, whose per-step overheads a count of FLOPs misses.)
+CPU_FAMILY_FACTOR = {"first-order": 1.31, "gauss-newton": 0.43}
 CPU_BASIS = "on one 2-core CPU machine, as the default suite ran at c1ca33a (benchmark/sweep/estimate.py)"
 # A WSD trial (cooldown branches) runs its constant phase, then branches. Where it never crosses its tightest target
 # the phase runs to (1 - cooldown) of the budget and its branches take about as many forward-equivalents again
 # (0.98 on average over the robustness suite's 25 WSD tuning trials at cpu, K = 16): WSD_BRANCHES budgets, the
 # count over full budgets. Where it crosses, the phase stops at the bound the crossing gives and the branches bisect
 # below it, so on CPU time (whose rate holds constant-rate trials' early stops) a WSD trial costs WSD_CPU_FACTOR
-# constant-rate trials: the robustness suite's WSD trials replayed under that rule (their constant phase to the
-# bound, their branches below it) took 1.28 times the mean constant-rate trial of their optimizer, 0.40 of
-# what they took running the whole phase (4.5).
+# constant-rate trials: on the six-backend robustness suite at 3590039 (cpu, K = 16) a WSD trial's wall time was
+# 1.76 (layerwise GN) to 2.24 (GN-prox-linear) times its optimizer's mean constant-rate trial, about 2 for the
+# others; running the whole constant phase, they had taken 4.5.
 WSD_BRANCHES = 1.6
-WSD_CPU_FACTOR = 1.5
+WSD_CPU_FACTOR = 2.0
 
 
-# The memory model's factors (fp32). A block keeps about 20 d_model-wide values per token for its backward (its
-# input, q, k, v, the attention output, the MLP's input and its 4x hidden layer before and after the GELU, the
-# norms); the math attention kernel keeps the scores, the probabilities and the probabilities' gradient, each
-# (heads x T x T) per layer, alive at once under Gauss-Newton's double backward.
+# The memory model's factors (fp32), fitted to the peak of real steps (scripts/step_memory.py, two steps, the
+# profiler's allocations replayed) at 45m and 150m, 1024 tokens a sequence, m = 1 and 2: a block keeps about 21
+# d_model-wide values per token for its backward (its input, q, k, v, the attention output, the MLP's input and
+# its 4x hidden layer before and after the GELU, the norms; AdamW's slopes at the two shapes give 21.4 and 2.0
+# logit rows); under Gauss-Newton's double backward the math attention kernel keeps about 3.9 (heads x T x T)
+# tensors per layer (the scores, the probabilities, their gradient) for the sequences differentiated at once, and
+# a micro-batch taken in sub-batches holds one more gradient-sized sum.
 FP32_BYTES = 4
-BLOCK_ACTIVATIONS = 20
-ATTENTION_SCORE_COPIES = 3
+BLOCK_ACTIVATIONS = 21.4
+ATTENTION_SCORE_COPIES = 3.9
 
 
 @functools.cache
@@ -73,18 +77,18 @@ def memory_bytes(cfg, cls, hp, micro_batch: int, seq_len: int) -> float:
     ``micro_batch`` sequences of ``seq_len`` tokens of a micro-batch, for the model ``cfg``: its state per
     parameter and the activations of the sequences it differentiates at once (``Backend.sequences_at_once``)."""
     n_params, _ = _shape(cfg, seq_len)
-    sequences = cls.sequences_at_once(hp, micro_batch)
-    act = sequences * seq_len * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS
-                                              + cls.memory.logit_copies * cfg.vocab_size)
-    if cls.memory.attention_scores:
+    sequences, m = cls.sequences_at_once(hp, micro_batch), cls.memory
+    act = sequences * seq_len * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + m.logit_copies * cfg.vocab_size)
+    if sequences < micro_batch:  # the running sum of the pieces' gradients
+        act += FP32_BYTES * n_params
+    if m.attention_scores:
         act += ATTENTION_SCORE_COPIES * sequences * cfg.n_heads * seq_len**2 * FP32_BYTES * cfg.n_layers
     return cls.memory.state_bytes_per_parameter * n_params + act
 
 
 def estimate(trial: Trial, devices: int = 1) -> dict:
     """Upper bounds over the whole step budget (tokens read, forward-equivalent passes, FLOPs) and a rough
-    peak memory per device (fp32; checked against one H200 measurement at 45m: AdamW 17 GiB measured
-    vs 19 estimated, GN 41 vs 45, micro-batch 32x1024)."""
+    peak memory per device (fp32, ``memory_bytes``: fitted to real steps measured on CPU at 45m and 150m)."""
     w = trial.workload
     cfg = w.model_config()
     n_params, layout = _shape(cfg, w.seq_len)

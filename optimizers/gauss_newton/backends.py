@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optimizers.gauss_newton.curvature import accumulated, chunked_loss, group_gradients, shares_blocks
+from optimizers.gauss_newton.curvature import accumulate, chunked_loss, group_gradients, shares_blocks
 from optimizers.gauss_newton.inner import build_inner_optimizers, clip_groups, inner_lr_multiplier
 from optimizers.gauss_newton.linesearch import candidates, line_search, searches
 from optimizers.gauss_newton.settings import GNHyper
@@ -49,7 +49,8 @@ class GaussNewtonBase(Backend):
     search_space = {"lr": [1e-2, 3e-2, 1e-1], "beta2": [0.99, 0.999, 0.9999], "ls_range": [3, 5, 8]}
     # model, anchor, inner iterate and its gradient, Muon/AdamW states; logits (product and line search)
     # come in chunks of at most 16M entries, counted as one whole-batch copy; the math attention kernel
-    memory = MemoryModel(state_bytes_per_parameter=40.0, logit_copies=1.0, attention_scores=True)
+    # fitted to the peak of real steps at 45m and 150m (scripts/step_memory.py; docs/scale.md)
+    memory = MemoryModel(state_bytes_per_parameter=25.5, logit_copies=0.94, attention_scores=True)
 
     def __init__(self, model, hp: GNHyper, total_steps: int, layout: ModelLayout) -> None:
         super().__init__(model, hp, total_steps, layout)
@@ -173,9 +174,11 @@ class GaussNewtonBase(Backend):
         size = self.hp.sub_batch or len(x)
         cuts = [(x[j:j + size], y[j:j + size]) for j in range(0, len(x), size)]
         shared = self.shares_forward(self.smap, self.hp)
-        pieces = [group_gradients(self.smap, anchor, delta, groups, xs, ys, self.hp.objective, self.hp.product, shared)
-                  for xs, ys in cuts]  # summed by their shares
-        results = [accumulated(parts, [len(xs) / len(x) for xs, _ in cuts]) for parts in zip(*pieces)]
+        results = None
+        for xs, ys in cuts:  # summed by their shares, piece by piece
+            parts = group_gradients(self.smap, anchor, delta, groups, xs, ys, self.hp.objective, self.hp.product, shared)
+            results = [accumulate(total, part, len(xs) / len(x)) for total, part in zip(results or [None] * len(parts), parts)]
+            del parts  # the piece's gradients, before the next piece's are computed
         grads = {n: g for res in results for n, g in res.grads.items()}
         if i == 0:
             self.last_start_loss = results[-1].model_loss  # inner objective where this outer step starts
@@ -278,6 +281,7 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     name = "layerwise-gn"
     Hyper = LayerwiseHyper
     description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
+    memory = MemoryModel(state_bytes_per_parameter=37.6, logit_copies=0.94, attention_scores=True)
     # the release's layerwise line search is 10 candidates long
     search_space = {**GaussNewtonBase.search_space, "ls_range": [5, 10, 15]}
 

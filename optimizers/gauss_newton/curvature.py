@@ -43,15 +43,20 @@ class LinearizedResult:
     model_loss: float  # the inner objective at Δ (quadratic model or prox-linear loss)
 
 
-def accumulated(parts: list[LinearizedResult], weights: list[float]) -> LinearizedResult:
-    """One group's result on a micro-batch from its pieces': every term is a mean over the piece's tokens, so the
-    micro-batch's is their sum weighted by each piece's share of the sequences (all of one length); one piece's
-    is itself, bit for bit."""
-    if len(parts) == 1:
-        return parts[0]
-    grads = {n: sum(w * part.grads[n] for part, w in zip(parts, weights)) for n in parts[0].grads}
-    return LinearizedResult(grads, sum(w * part.base_loss for part, w in zip(parts, weights)),
-                            sum(w * part.model_loss for part, w in zip(parts, weights)))
+def accumulate(total: LinearizedResult | None, part: LinearizedResult, weight: float) -> LinearizedResult:
+    """A running sum of one group's result on a micro-batch over its pieces: every term is a mean over the piece's
+    tokens, so the micro-batch's is their sum weighted by each piece's share of the sequences (all of one length).
+    Added piece by piece into ``total``'s own tensors (changed in place), so that no more than the sum and one
+    piece's gradient are alive; a whole micro-batch (``weight`` 1) is itself, bit for bit."""
+    if total is None:
+        if weight == 1.0:
+            return part
+        return LinearizedResult({n: weight * g for n, g in part.grads.items()}, weight * part.base_loss,
+                                weight * part.model_loss)
+    for n, g in part.grads.items():
+        total.grads[n].add_(g, alpha=weight)
+    return LinearizedResult(total.grads, total.base_loss + weight * part.base_loss,
+                            total.model_loss + weight * part.model_loss)
 
 
 def linearized_gradient(
