@@ -34,7 +34,7 @@ GPU_BASIS = "at the rates one H200 sustained at 45m (AdamW 149, GN 89 TFLOP/s; b
 # other overheads make it rougher.
 CPU_SECONDS_PER_PLANNED_FLOP = 8.2e-12
 # ... but the Gauss-Newton family reaches its targets after a smaller share of its budget than first-order methods,
-# and the rate above is over a mix of both. On the six-backend robustness suite at 3590039 (cpu, K = 16, trial wall
+# and the rate above is over a mix of both. On the six-backend robustness suite at 915e1d9 (cpu, K = 16, trial wall
 # times), first-order trials took 1.31 times and the GN family's 0.43 times what the rate alone gives them: each
 # family's factor. (The default suite's own estimate then reads about 21 minutes, below its measured 27-44: its
 # K = 4 cells take many cheap steps, whose per-step overheads a count of FLOPs misses.)
@@ -45,7 +45,7 @@ CPU_BASIS = "on one 2-core CPU machine, as the default suite ran at c1ca33a (ben
 # (0.98 on average over the robustness suite's 25 WSD tuning trials at cpu, K = 16): WSD_BRANCHES budgets, the
 # count over full budgets. Where it crosses, the phase stops at the bound the crossing gives and the branches bisect
 # below it, so on CPU time (whose rate holds constant-rate trials' early stops) a WSD trial costs WSD_CPU_FACTOR
-# constant-rate trials: on the six-backend robustness suite at 3590039 (cpu, K = 16) a WSD trial's wall time was
+# constant-rate trials: on the six-backend robustness suite at 915e1d9 (cpu, K = 16) a WSD trial's wall time was
 # 1.76 (layerwise GN) to 2.24 (GN-prox-linear) times its optimizer's mean constant-rate trial, about 2 for the
 # others; running the whole constant phase, they had taken 4.5.
 WSD_BRANCHES = 1.6
