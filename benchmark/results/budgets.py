@@ -27,6 +27,13 @@ def candidate_budgets(resolution: Iterable[int], max_steps: int, cooldown: float
     return [n for n in range(1, max_steps + 1) if branch_start(n, cooldown) in steps]
 
 
+def available(budgets: Iterable[int], cooldown: float, steps_run: int, diverged: bool) -> list[int]:
+    """The budgets whose branch can start: on a step the constant phase (run to ``steps_run``) saved, before it
+    diverged where it did."""
+    return [n for n in budgets if branch_start(n, cooldown) < steps_run
+            or (not diverged and branch_start(n, cooldown) <= steps_run)]
+
+
 def reaches(loss: float | None, target: float) -> bool:
     return loss is not None and math.isfinite(loss) and loss <= target
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, search
+from benchmark.results.budgets import available, bound_budget, branch_start, candidate_budgets, search
 from benchmark.results.curves import steps_to_target
 from benchmark.results.record import GRID, run_id
 from benchmark.workload.presets import PRESETS, Workload, calibrated
@@ -100,8 +100,7 @@ def _search(record: dict, w: Workload) -> tuple[list[int], float | None, dict] |
     run = record["run"]
     c, branches = run["hparams"]["cooldown"], {b["budget"]: b for b in run.get("branches") or []}
     diverged = run["status"] == "diverged"
-    budgets = [n for n in candidate_budgets(w.resolution_grid(), w.max_steps, c)
-               if branch_start(n, c) < run["steps_run"] or (not diverged and branch_start(n, c) <= run["steps_run"])]
+    budgets = available(candidate_budgets(w.resolution_grid(), w.max_steps, c), c, run["steps_run"], diverged)
     bound = bound_budget(budgets, c, [(e["step"], e["val_loss"]) for e in record["evals"]], min(w.targets)) \
         if w.targets else None
     asked: dict[int, None] = {}

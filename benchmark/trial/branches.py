@@ -35,7 +35,14 @@ import lightning as L
 
 from benchmark.data.streams import StepDataset
 from benchmark.files import atomic_write_json
-from benchmark.results.budgets import bound_budget, branch_start, candidate_budgets, reaches, search
+from benchmark.results.budgets import (
+    available,
+    bound_budget,
+    branch_start,
+    candidate_budgets,
+    reaches,
+    search,
+)
 from benchmark.results.store import ResultsStore
 from benchmark.trial.callbacks import Evaluation, StepProgress, restore, resume_checkpoint
 from benchmark.trial.checkpoint import Checkpoint
@@ -113,8 +120,7 @@ class Branches:
         return branch_start(budget, self.cooldown)
 
     def available(self, steps_run: int, diverged: bool) -> list[int]:
-        """The budgets whose branch can start: on a step the constant phase saved (before it diverged)."""
-        return [n for n in self.budgets if self.start(n) < steps_run or (not diverged and self.start(n) <= steps_run)]
+        return available(self.budgets, self.cooldown, steps_run, diverged)
 
     def bound(self, evaluation: Evaluation, budgets: list[int] | None = None) -> int | None:
         w = self.trial.workload
