@@ -25,7 +25,7 @@ from matplotlib.text import Text
 from benchmark.report.batchfit import batch_fits
 from benchmark.report.cell_figures import fig_speedup
 from benchmark.report.figures import FIGURES, build_figures, fig_lr_sensitivity
-from benchmark.report.plotting import DPI, MARKS, REFERENCE, colour, finish
+from benchmark.report.plotting import DPI, MARKS, REFERENCE, colour, finish, panels, title
 from benchmark.report.render import load, render
 from benchmark.report.tables import select_final, summary_table
 
@@ -156,6 +156,18 @@ def _no_censored_mark_on_the_speedup_side(fig) -> None:
                 assert y <= one + 0.5, (line.get_gid(), y, one)
 
 
+def _panels_clear_of_the_title_and_legend(name, fig) -> None:
+    """Every visible panel (its frame and its title) lies below the figure's title and above its legend."""
+    renderer = fig.canvas.get_renderer()
+    top = fig._suptitle.get_window_extent(renderer).y0 if fig._suptitle else math.inf
+    bottom = max((leg.get_window_extent(renderer).y1 for leg in fig.legends), default=-math.inf)
+    for ax in fig.axes:
+        if ax.get_visible():
+            frame = ax.get_window_extent(renderer)
+            assert max(frame.y1, ax.title.get_window_extent(renderer).y1) <= top + 0.5, (name, ax.get_title())
+            assert frame.y0 >= bottom - 0.5, (name, ax.get_title())
+
+
 def _tick_labels_do_not_overlap(name, fig) -> None:
     """No two tick labels of an axis overlap as rendered (labels set at an angle are left out: the box
     around a slanted label is wider than the label)."""
@@ -236,6 +248,7 @@ def test_every_figure_has_finite_axes_and_draws_every_cell(records, tmp_path_fac
         assert not missing, (name, sorted(missing)[:5])
         finish(fig)  # the legend, as saved
         _tick_labels_do_not_overlap(name, fig)
+        _panels_clear_of_the_title_and_legend(name, fig)
         _legend_shows_what_is_drawn(name, fig)
         _colours_apart_from_the_references(name, fig, set(table["label"]))
     _no_censored_mark_on_the_speedup_side(figures["speedup"])
@@ -298,3 +311,26 @@ def test_the_report_of_one_optimizer_one_seed_that_never_reached_the_tightest_ta
     assert all(p.stat().st_size > 0 for p in written)
     md = (tmp_path / "O" / "leaderboard.md").read_text()
     assert "**adamw** did not reach it within the budget: ≥ 20 (censored, n = 1)." in md
+
+
+def test_a_long_title_and_legend_over_one_narrow_panel_leave_the_panel_its_height():
+    """The case the property test found: one panel 4.8 in wide under a title that wraps to six lines and a
+    legend of three rows; the title and the legend once took their height from the panel, which shrank
+    until its two tick labels overlapped. The figure now grows by what they take."""
+    fig, axes = panels([("cpu", 2, "adamw")], size=(4.8, 2.6))
+    ax = axes[("cpu", 2, "adamw")]
+    for i, name in enumerate(("lr", "beta2", "weight_decay", "warmup", "ls_range", "momentum")):
+        ax.plot([1, 2], [i, i], label=name)
+    ax.set_yticks(range(2), ["lr", "beta2"])
+    ax.set(title="adamw\nK = 2", xlabel="steps to 3.2 (seed 0)")
+    title(fig, "Sensitivity: " + "a caption long enough to wrap over a narrow figure, " * 6)
+    finish(fig)
+    fig.set_dpi(DPI)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panel = ax.get_tightbbox(renderer)  # with its title, tick labels and axis label
+    assert fig._suptitle.get_window_extent(renderer).y0 >= panel.y1
+    assert fig.legends[0].get_window_extent(renderer).y1 <= panel.y0
+    height = ax.get_window_extent(renderer).height / DPI
+    assert height > 1.2, height  # 2.6 in, less the panel's title, tick labels and axis label
+    plt.close(fig)

@@ -85,8 +85,19 @@ def panel_title(setup: str, k: int, setups: int) -> str:
 
 
 def title(fig, text: str) -> None:
-    """The figure's title, wrapped to its width (a figure of one panel is narrow)."""
-    fig.suptitle(text, wrap=True, fontsize=11)
+    """The figure's title, wrapped to its width (a figure of one panel is narrow); the figure grows by the
+    height the title takes, so that a long title over a narrow figure never squeezes the panels."""
+    # its top a few points below the figure's, whatever the figure's height (tight_layout keeps the panels
+    # clear of a title at the very top, not of one at matplotlib's default 98% of a tall figure)
+    at_top = offset_copy(fig.transFigure, fig=fig, y=-4.0, units="points")
+    t = fig.suptitle(text, wrap=True, fontsize=11, y=1.0, transform=at_top)
+    grow(fig, t.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi + 0.1)
+
+
+def grow(fig, inches: float) -> None:
+    """Make the figure taller by ``inches``, its width unchanged."""
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + inches)
 
 
 def panels(keys: list, ncols: int = 3, size: tuple[float, float] = (4.8, 3.7), **kw):
@@ -223,8 +234,8 @@ def say(ax, text: str, empty: bool = False) -> None:
 
 def layout_legend(fig) -> float:
     """One legend for the whole figure, below its panels (the colours are the same in every panel), with
-    an entry for each kind of mark drawn, in the shape drawn; the height it takes, as a fraction of the
-    figure."""
+    an entry for each kind of mark drawn, in the shape drawn, the figure grown by the height it takes; that
+    height, as a fraction of the figure."""
     seen: dict[str, object] = {}
     for ax in fig.axes:
         handles, labels = ax.get_legend_handles_labels()
@@ -240,10 +251,11 @@ def layout_legend(fig) -> float:
     width = fig.get_size_inches()[0]
     ncol = max(1, min(len(seen), int(width / 2.2)))
     rows = math.ceil(len(seen) / ncol)
-    height = (0.1 + 0.25 * rows) / fig.get_size_inches()[1]
+    inches = 0.1 + 0.25 * rows
+    grow(fig, inches)
     fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=ncol, fontsize=8.5, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
-    return height
+    return inches / fig.get_size_inches()[1]
 
 
 DPI = 110  # of the PNGs
