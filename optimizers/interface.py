@@ -100,6 +100,10 @@ class MemoryModel:
     state_bytes_per_parameter: float = 16.0
     logit_copies: float = 2.0
     attention_scores: bool = False
+    # copies of a chunk of the head's logits alive at once, where the head is taken in chunks of at most
+    # ``chunk_elements`` entries (a chunk is all of them where the batch's logits are fewer)
+    chunk_copies: float = 0.0
+    chunk_elements: int = 0
 
 
 class Backend(ABC):
@@ -147,6 +151,11 @@ class Backend(ABC):
         """How many of a micro-batch's ``micro_batch`` sequences a step differentiates at once (the memory model's
         activations scale with it)."""
         return micro_batch
+
+    @classmethod
+    def memory_model(cls, hp: Any) -> MemoryModel:
+        """The memory model of a step with settings ``hp`` (``memory`` unless a setting changes what is kept)."""
+        return cls.memory
 
     @abstractmethod
     def step(self, ctx: StepContext) -> float:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optimizers.gauss_newton.curvature import ce_grad, ce_hvp, linearized_gradient
+from optimizers.gauss_newton.curvature import TRUNK_PRODUCTS, ce_grad, ce_hvp, linearized_gradient
 from tests.helpers import cat, dense_gauss_newton
 
 
@@ -13,18 +13,20 @@ def setup(token_data):
     return dense_gauss_newton(token_data[1])
 
 
-def _solve(s, delta, stages, objective="gn"):
+def _solve(s, delta, stages, objective="gn", product="double_backward"):
     acts = s["smap"].activations(s["params"], s["x"])
-    return linearized_gradient(s["smap"], s["params"], delta, stages, acts, s["y"], objective)
+    return linearized_gradient(s["smap"], s["params"], delta, stages, acts, s["y"], objective, product=product)
 
 
-def test_gn_vector_product_matches_dense_jacobians(setup):
+@pytest.mark.parametrize("product", TRUNK_PRODUCTS)
+def test_gn_vector_product_matches_dense_jacobians(setup, product):
     s = setup
     torch.manual_seed(1)
     v = s["unflat"](torch.randn_like(s["flat"]))
     zero = {n: torch.zeros_like(t) for n, t in s["params"].items()}
     every = list(range(len(s["smap"])))
-    gv = cat(_solve(s, v, every).grads, s["names"]) - cat(_solve(s, zero, every).grads, s["names"])
+    gv = (cat(_solve(s, v, every, product=product).grads, s["names"])
+          - cat(_solve(s, zero, every, product=product).grads, s["names"]))
     ref = s["G"] @ cat(v, s["names"])
     assert ((gv - ref).norm() / ref.norm()).item() <= 1e-10
 
@@ -97,16 +99,21 @@ def test_the_head_in_chunks_equals_autodiff_through_the_whole_network(setup, obj
         assert got.model_loss == pytest.approx(ref.model_loss, rel=1e-12)
 
 
-def test_both_trunk_products_give_the_same_gauss_newton_product(setup):
+@pytest.mark.parametrize("product", ["jvp", "forward_ad"])
+@pytest.mark.parametrize("objective", ["gn", "prox_linear"])
+def test_every_trunk_product_gives_the_same_gauss_newton_product(setup, product, objective):
     s = setup
     torch.manual_seed(5)
     v = s["unflat"](1e-2 * torch.randn_like(s["flat"]))
     acts = s["smap"].activations(s["params"], s["x"])
-    for stages in [list(range(len(s["smap"]))), [1]]:
-        a, b = (linearized_gradient(s["smap"], s["params"], v, stages, acts, s["y"], product=p)
-                for p in ("double_backward", "jvp"))
+    for stages in [list(range(len(s["smap"]))), [1], [2, len(s["smap"]) - 1]]:
+        a, b = (linearized_gradient(s["smap"], s["params"], v, stages, acts, s["y"], objective, product=p)
+                for p in ("double_backward", product))
+        assert set(a.grads) == set(b.grads)
         for n in a.grads:
             torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-10, atol=1e-13)
+        assert b.base_loss == pytest.approx(a.base_loss, rel=1e-12)
+        assert b.model_loss == pytest.approx(a.model_loss, rel=1e-12)
     with pytest.raises(ValueError, match="unknown GN product 'x'"):
         linearized_gradient(s["smap"], s["params"], v, [0], acts, s["y"], product="x")
 

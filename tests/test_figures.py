@@ -7,20 +7,25 @@ be misread: no censored mark on the speedup side of 1, no tick labels that overl
 in the shape drawn (and every △▽ glyph in a text as hollow as the markers), plugin colours apart from the reference
 lines' grey, and no two optimizers' markers on the same spot of the learning-rate figure."""
 
-import itertools
 import math
-from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from figure_checks import (
+    colours_apart_from_the_references,
+    distinct,
+    legend_shows_what_is_drawn,
+    no_censored_mark_on_the_speedup_side,
+    no_two_optimizers_on_one_spot,
+    panels_clear_of_the_title_and_legend,
+    tick_labels_do_not_overlap,
+)
 from helpers import PROTOCOL_POINTS, synthetic_record, write_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from matplotlib.colors import to_rgb, to_rgba
+from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
-from matplotlib.lines import Line2D
-from matplotlib.text import Text
 
 from benchmark.report.batchfit import batch_fits
 from benchmark.report.cell_figures import fig_speedup
@@ -135,104 +140,6 @@ def _axis_trials(runs) -> set[str]:
     return out
 
 
-def _kind(artist) -> str:
-    return str(artist.get_gid()).split("|")[0]
-
-
-def _hollow(line: Line2D) -> bool:
-    face = line.get_markerfacecolor()
-    return face == "none" or to_rgba(face) == (1.0, 1.0, 1.0, 1.0)
-
-
-def _no_censored_mark_on_the_speedup_side(fig) -> None:
-    """In the speedup figure a censored optimizer's mark is at or below 1: it is at most AdamW's steps ÷ the
-    budget, never a speedup (and ? at 1 where neither side reached the target)."""
-    fig.canvas.draw()
-    for ax in fig.axes:
-        one = ax.transData.transform((0.0, 1.0))[1]
-        for line in ax.get_lines():
-            if _kind(line) in ("censored", "at_most", "no_ratio"):
-                y = line.get_transform().transform(line.get_xydata())[0][1]
-                assert y <= one + 0.5, (line.get_gid(), y, one)
-
-
-def _panels_clear_of_the_title_and_legend(name, fig) -> None:
-    """Every visible panel (its frame and its title) lies below the figure's title and above its legend."""
-    renderer = fig.canvas.get_renderer()
-    top = fig._suptitle.get_window_extent(renderer).y0 if fig._suptitle else math.inf
-    bottom = max((leg.get_window_extent(renderer).y1 for leg in fig.legends), default=-math.inf)
-    for ax in fig.axes:
-        if ax.get_visible():
-            frame = ax.get_window_extent(renderer)
-            assert max(frame.y1, ax.title.get_window_extent(renderer).y1) <= top + 0.5, (name, ax.get_title())
-            assert frame.y0 >= bottom - 0.5, (name, ax.get_title())
-
-
-def _tick_labels_do_not_overlap(name, fig) -> None:
-    """No two tick labels of an axis overlap as rendered (labels set at an angle are left out: the box
-    around a slanted label is wider than the label)."""
-    fig.set_dpi(DPI)  # as saved
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        for axis in (ax.xaxis, ax.yaxis):
-            lo, hi = sorted(axis.get_view_interval())
-            texts = [t.label1 for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi and t.label1.get_visible()
-                     and t.label1.get_text() and t.label1.get_rotation() == 0]
-            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
-            for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
-                assert not box_a.overlaps(box_b), (name, ax.get_title(), axis.axis_name, a, b)
-
-
-_GLYPHS = {"▲": ("^", False), "△": ("^", True), "▼": ("v", False), "▽": ("v", True)}
-
-
-def _legend_shows_what_is_drawn(name, fig) -> None:
-    """Every legend entry has the marker shape and fill of what it stands for as drawn (an optimizer's
-    line, a kind of mark), and a triangle named in any text is one of the marks, as hollow as drawn."""
-    drawn = defaultdict(set)
-    for line in fig.findobj(Line2D):
-        label = MARKS[_kind(line)].label if _kind(line) in MARKS else line.get_label()
-        if line.get_marker() not in (None, "None", "") and line.get_xydata().size:
-            drawn[label].add((line.get_marker(), _hollow(line)))
-    for legend in fig.legends:
-        for handle, text in zip(legend.legend_handles, legend.get_texts()):
-            if drawn.get(text.get_text()):
-                assert drawn[text.get_text()] == {(handle.get_marker(), _hollow(handle))}, (name, text.get_text())
-    shapes = {shape for shapes in drawn.values() for shape in shapes}
-    marks = {(m.marker, m.hollow) for m in MARKS.values()}
-    for text in fig.findobj(Text):
-        for glyph in set(text.get_text()) & set(_GLYPHS):
-            assert _GLYPHS[glyph] in marks, (name, glyph, text.get_text())
-            same = {hollow for marker, hollow in shapes if marker == _GLYPHS[glyph][0]}
-            assert not same or _GLYPHS[glyph][1] in same, (name, glyph, text.get_text())
-
-
-def _distinct(a, b) -> bool:
-    return sum((x - y) ** 2 for x, y in zip(to_rgb(a), to_rgb(b))) ** 0.5 > 0.2
-
-
-def _colours_apart_from_the_references(name, fig, optimizers) -> None:
-    for line in fig.findobj(Line2D):
-        if _kind(line) == "reference":
-            assert all(_distinct(colour(o), line.get_color()) for o in optimizers), (name, line.get_gid())
-
-
-def _no_two_optimizers_on_one_spot(fig) -> None:
-    """In the learning-rate figure, markers of different optimizers never share a spot on the page."""
-    fig.canvas.draw()
-    spots = defaultdict(set)
-    for ax in fig.axes:
-        for line in ax.get_lines():
-            parts = str(line.get_gid()).split("|")
-            if len(parts) > 2 and line.get_marker() not in (None, "None", ""):
-                for x, y in line.get_transform().transform(line.get_xydata()):
-                    spots[(id(ax), round(x), round(y))].add(parts[2])
-    assert all(len(opts) == 1 for opts in spots.values()), [o for o in spots.values() if len(o) > 1]
-
-
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=record_sets())
@@ -247,12 +154,12 @@ def test_every_figure_has_finite_axes_and_draws_every_cell(records, tmp_path_fac
         missing = expected[name] - _gids(fig)
         assert not missing, (name, sorted(missing)[:5])
         finish(fig)  # the legend, as saved
-        _tick_labels_do_not_overlap(name, fig)
-        _panels_clear_of_the_title_and_legend(name, fig)
-        _legend_shows_what_is_drawn(name, fig)
-        _colours_apart_from_the_references(name, fig, set(table["label"]))
-    _no_censored_mark_on_the_speedup_side(figures["speedup"])
-    _no_two_optimizers_on_one_spot(figures["lr_sensitivity"])
+        tick_labels_do_not_overlap(name, fig)
+        panels_clear_of_the_title_and_legend(name, fig)
+        legend_shows_what_is_drawn(name, fig)
+        colours_apart_from_the_references(name, fig, set(table["label"]))
+    no_censored_mark_on_the_speedup_side(figures["speedup"])
+    no_two_optimizers_on_one_spot(figures["lr_sensitivity"])
     plt.close("all")
 
 
@@ -264,8 +171,8 @@ def test_a_censored_optimizer_is_never_drawn_as_a_speedup(tmp_path):
     fig = fig_speedup(table)
     finish(fig)
     assert {"at_most|muon|cpu v7 · python-stdlib|4", "bar|my-plugin|cpu v7 · python-stdlib|4"} <= _gids(fig)
-    _no_censored_mark_on_the_speedup_side(fig)
-    _legend_shows_what_is_drawn("speedup", fig)
+    no_censored_mark_on_the_speedup_side(fig)
+    legend_shows_what_is_drawn("speedup", fig)
     plt.close("all")
 
 
@@ -281,9 +188,9 @@ def test_learning_rate_ticks_legend_and_markers_read_as_drawn(tmp_path):
     runs, _, _, _ = _tables(write_records(tmp_path / "R", records))
     fig = fig_lr_sensitivity(runs)
     finish(fig)
-    _tick_labels_do_not_overlap("lr_sensitivity", fig)
-    _legend_shows_what_is_drawn("lr_sensitivity", fig)
-    _no_two_optimizers_on_one_spot(fig)
+    tick_labels_do_not_overlap("lr_sensitivity", fig)
+    legend_shows_what_is_drawn("lr_sensitivity", fig)
+    no_two_optimizers_on_one_spot(fig)
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {MARKS["pruned"].label, MARKS["diverged"].label, MARKS["not_reached"].label} <= labels
     plt.close("all")
@@ -292,7 +199,7 @@ def test_learning_rate_ticks_legend_and_markers_read_as_drawn(tmp_path):
 def test_plugin_colours_are_never_the_grey_of_the_reference_lines():
     for name in ("my-plugin", "lion", "sophia", "adafactor", *(f"plugin-{i}" for i in range(50))):
         r, g, b = to_rgb(colour(name))
-        assert max(r, g, b) - min(r, g, b) > 0.2 and _distinct(colour(name), REFERENCE), name
+        assert max(r, g, b) - min(r, g, b) > 0.2 and distinct(colour(name), REFERENCE), name
 
 
 def test_the_report_of_one_optimizer_one_seed_that_never_reached_the_tightest_target(tmp_path):

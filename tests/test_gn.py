@@ -124,7 +124,7 @@ def test_the_outer_schedule_scales_the_step_the_line_search_chose(setup, setting
 
 
 @pytest.mark.parametrize("name, extra", [("gn", {}), ("gn-prox-linear", {}), ("layerwise-gn", {}),
-                                         ("layerwise-gn", {"product": "jvp"})])
+                                         ("layerwise-gn", {"product": "jvp"}), ("gn", {"product": "forward_ad"})])
 def test_an_inner_gradient_in_sub_batches_is_the_whole_micro_batchs(name, extra, setup):
     """The memory-saving path (``sub_batch``: pieces of the micro-batch, accumulated) takes the step the whole
     micro-batch takes, in float64 to rounding, through every product path and the line search."""

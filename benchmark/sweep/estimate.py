@@ -57,7 +57,8 @@ WSD_CPU_FACTOR = 2.0
 # d_model-wide values per token for its backward (its input, q, k, v, the attention output, the MLP's input and
 # its 4x hidden layer before and after the GELU, the norms; AdamW's slopes at the two shapes give 21.4 and 2.0
 # logit rows); under Gauss-Newton's double backward the math attention kernel keeps about 3.9 (heads x T x T)
-# tensors per layer (the scores, the probabilities, their gradient) for the sequences differentiated at once, and
+# tensors per layer (the scores, the probabilities, their gradient) for the sequences differentiated at once (not
+# with ``product=forward_ad``, whose dual forward keeps nothing and whose primal forward may use any kernel), and
 # a micro-batch taken in sub-batches holds one more gradient-sized sum.
 FP32_BYTES = 4
 BLOCK_ACTIVATIONS = 21.4
@@ -77,13 +78,14 @@ def memory_bytes(cfg, cls, hp, micro_batch: int, seq_len: int) -> float:
     ``micro_batch`` sequences of ``seq_len`` tokens of a micro-batch, for the model ``cfg``: its state per
     parameter and the activations of the sequences it differentiates at once (``Backend.sequences_at_once``)."""
     n_params, _ = _shape(cfg, seq_len)
-    sequences, m = cls.sequences_at_once(hp, micro_batch), cls.memory
+    sequences, m = cls.sequences_at_once(hp, micro_batch), cls.memory_model(hp)
     act = sequences * seq_len * FP32_BYTES * (cfg.n_layers * cfg.d_model * BLOCK_ACTIVATIONS + m.logit_copies * cfg.vocab_size)
     if sequences < micro_batch:  # the running sum of the pieces' gradients
         act += FP32_BYTES * n_params
+    act += m.chunk_copies * min(sequences * seq_len * cfg.vocab_size, m.chunk_elements) * FP32_BYTES
     if m.attention_scores:
         act += ATTENTION_SCORE_COPIES * sequences * cfg.n_heads * seq_len**2 * FP32_BYTES * cfg.n_layers
-    return cls.memory.state_bytes_per_parameter * n_params + act
+    return m.state_bytes_per_parameter * n_params + act
 
 
 def estimate(trial: Trial, devices: int = 1) -> dict:

@@ -25,7 +25,13 @@ import torch
 from optimizers.gauss_newton.curvature import accumulate, chunked_loss, group_gradients, shares_blocks
 from optimizers.gauss_newton.inner import build_inner_optimizers, clip_groups, inner_lr_multiplier
 from optimizers.gauss_newton.linesearch import candidates, line_search, searches
-from optimizers.gauss_newton.settings import GNHyper
+from optimizers.gauss_newton.settings import (
+    LAYERWISE_MEMORY,
+    LAYERWISE_MEMORY_FORWARD_AD,
+    MEMORY,
+    MEMORY_FORWARD_AD,
+    GNHyper,
+)
 from optimizers.interface import Backend, Costs, MemoryModel, StepContext, split_batch
 from optimizers.layout import ModelLayout, StageMap
 from optimizers.partition import check_ownership, muon_split
@@ -47,10 +53,7 @@ class GaussNewtonBase(Backend):
     # 0.999 with 0.99 and 0.9999, log-spaced in 1 - beta2; the line search's range: the release's 5 candidates
     # (full GN) with 3 and 8.
     search_space = {"lr": [1e-2, 3e-2, 1e-1], "beta2": [0.99, 0.999, 0.9999], "ls_range": [3, 5, 8]}
-    # model, anchor, inner iterate and its gradient, Muon/AdamW states; logits (product and line search)
-    # come in chunks of at most 16M entries, counted as one whole-batch copy; the math attention kernel
-    # fitted to the peak of real steps at 45m and 150m (scripts/step_memory.py; docs/scale.md)
-    memory = MemoryModel(state_bytes_per_parameter=25.5, logit_copies=0.94, attention_scores=True)
+    memory, memory_forward_ad = MEMORY, MEMORY_FORWARD_AD  # what a step keeps, by product (settings.py)
 
     def __init__(self, model, hp: GNHyper, total_steps: int, layout: ModelLayout) -> None:
         super().__init__(model, hp, total_steps, layout)
@@ -115,6 +118,10 @@ class GaussNewtonBase(Backend):
     @classmethod
     def sequences_at_once(cls, hp: GNHyper, micro_batch: int) -> int:
         return min(hp.sub_batch or micro_batch, micro_batch)
+
+    @classmethod
+    def memory_model(cls, hp: GNHyper) -> MemoryModel:
+        return cls.memory_forward_ad if hp.product == "forward_ad" else cls.memory
 
     # ------------------------------------------------------------------------------------ outer step
 
@@ -281,7 +288,7 @@ class LayerwiseGaussNewton(GaussNewtonBase):
     name = "layerwise-gn"
     Hyper = LayerwiseHyper
     description = "layerwise GN: each stage (embedding, blocks, head) solved with the others frozen"
-    memory = MemoryModel(state_bytes_per_parameter=37.6, logit_copies=0.94, attention_scores=True)
+    memory, memory_forward_ad = LAYERWISE_MEMORY, LAYERWISE_MEMORY_FORWARD_AD
     # the release's layerwise line search is 10 candidates long
     search_space = {**GaussNewtonBase.search_space, "ls_range": [5, 10, 15]}
 

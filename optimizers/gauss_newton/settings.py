@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from optimizers.gauss_newton.curvature import OBJECTIVES, TRUNK_PRODUCTS
 from optimizers.gauss_newton.inner import INNER_OPTIMIZERS, INNER_SCHEDULES
 from optimizers.gauss_newton.linesearch import LS_RULES
+from optimizers.gauss_newton.logit_space import CHUNK_ELEMENTS
 from optimizers.hyper import ANY, COUNT, FRACTION, NON_NEGATIVE, POSITIVE, UNIT, HyperBase, hyper
+from optimizers.interface import MemoryModel
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,22 @@ class GNHyper(HyperBase):
     product: str = hyper("double_backward", TRUNK_PRODUCTS)  # how J0Δ is computed (curvature._trunk)
     fp32: bool = True  # run the GN step in fp32 even under a bf16/fp16 autocast (the paper runs GN in fp32)
     # sequences per piece of each inner gradient, accumulated into the micro-batch's (the same sum, a fraction
-    # of the activations: at 150m the math attention kernel's scores under double backward dominate); 0: the
-    # whole micro-batch at once
+    # of the activations: at 150m the math attention kernel's scores under double backward dominate, which
+    # product=forward_ad does not keep); 0: the whole micro-batch at once
     sub_batch: int = hyper(0, NON_NEGATIVE)
+
+
+# What a step keeps, for the dry run's memory model (benchmark/sweep/estimate.py), fitted to the peak of real steps
+# measured on CPU (scripts/step_memory.py; docs/scale.md). double_backward (at 45m and 150m): the model, anchor,
+# inner iterate and its gradient, the Muon/AdamW states; logits (product and line search) in chunks of at most 16M
+# entries, counted as one whole-batch copy; the math attention kernel's scores for every layer. forward_ad (at 45m,
+# m = 1 and 2: 1.56 and 1.75 GiB; 150m, m = 1: 3.89): the same state, the blocks' activations of a plain forward,
+# about 4.8 copies of the head's chunk of logits, no attention scores (the forward with dual numbers keeps nothing).
+MEMORY = MemoryModel(state_bytes_per_parameter=25.5, logit_copies=0.94, attention_scores=True)
+MEMORY_FORWARD_AD = MemoryModel(state_bytes_per_parameter=25.5, logit_copies=0.17, chunk_copies=4.8,
+                                chunk_elements=CHUNK_ELEMENTS)
+# layerwise GN holds more state (a gradient and inner state per block); its forward_ad model is full GN's with that
+# state, not measured
+LAYERWISE_MEMORY = MemoryModel(state_bytes_per_parameter=37.6, logit_copies=0.94, attention_scores=True)
+LAYERWISE_MEMORY_FORWARD_AD = MemoryModel(state_bytes_per_parameter=37.6, logit_copies=0.17, chunk_copies=4.8,
+                                          chunk_elements=CHUNK_ELEMENTS)

@@ -26,15 +26,16 @@ def test_loss_gradient(measure, setup):
     measure("loss_gradient", gn_product_and_gradient(setup)[1], rounds=20)
 
 
-@pytest.mark.parametrize("product", ["double_backward", "jvp"])
+@pytest.mark.parametrize("product", ["double_backward", "jvp", "forward_ad"])
 def test_gn_inner_gradient(measure, setup, product):
-    name = "gn_inner_gradient" + ("" if product == "double_backward" else "_jvp")
+    name = "gn_inner_gradient" + ("" if product == "double_backward" else f"_{product}")
     measure(name, gn_product_and_gradient(setup, product)[0], rounds=20)
 
 
 @pytest.mark.parametrize("name, backend, hp", [
     ("adamw_step", "adamw", {}),
     ("gn_step", "gn", {"ls_batches": 1}),
+    ("gn_step_forward_ad", "gn", {"ls_batches": 1, "product": "forward_ad"}),
     ("gn_step_suite", "gn", {}),
     ("layerwise_gn_step", "layerwise-gn", {"ls_batches": 1}),
 ])

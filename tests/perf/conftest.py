@@ -19,7 +19,9 @@ PEAKS: dict[str, float] = {}
 PAIRS = [
     ("GN inner gradient / loss gradient", "gn_inner_gradient", "loss_gradient"),
     ("GN inner gradient, JVP product / double-backward product", "gn_inner_gradient_jvp", "gn_inner_gradient"),
+    ("GN inner gradient, forward-AD product / loss gradient", "gn_inner_gradient_forward_ad", "loss_gradient"),
     ("GN step / AdamW step (one line-search batch)", "gn_step", "adamw_step"),
+    ("GN step, forward-AD product / AdamW step (one line-search batch)", "gn_step_forward_ad", "adamw_step"),
     ("GN step / AdamW step (line search on K batches, as the suite runs it)", "gn_step_suite", "adamw_step"),
     ("layerwise GN step / full GN step", "layerwise_gn_step", "gn_step"),
     ("AdamW step through the harness / bare PyTorch loop", "harness_adamw_step", "bare_adamw_step"),
