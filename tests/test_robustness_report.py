@@ -10,8 +10,9 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from figure_checks import legend_shows_what_is_drawn, tick_labels_do_not_overlap
 from helpers import PROTOCOL_POINTS, SELECTED, protocol_records, synthetic_record, write_records
-from test_figures import _check_axes, _legend_shows_what_is_drawn, _tick_labels_do_not_overlap
+from test_figures import _check_axes
 
 from benchmark.report.headline import headline
 from benchmark.report.page import html_page
@@ -138,8 +139,8 @@ def test_the_sensitivity_figure_draws_every_axis_trial_and_the_selected_steps(tm
     assert "censored|adamw|cpu v7 · python-stdlib · coordinate|4|lr|0.003" in gids  # lr 0.003 never got there
     _check_axes("sensitivity", fig)
     finish(fig)
-    _tick_labels_do_not_overlap("sensitivity", fig)
-    _legend_shows_what_is_drawn("sensitivity", fig)
+    tick_labels_do_not_overlap("sensitivity", fig)
+    legend_shows_what_is_drawn("sensitivity", fig)
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:  # the values' labels stay apart as laid out
         boxes = [t.get_window_extent(renderer) for t in ax.texts if str(t.get_gid()).startswith("value|")]
