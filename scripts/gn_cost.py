@@ -113,12 +113,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--no-step", action="store_true", help="the inner gradients only")
     args = parser.parse_args()
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    print(f"{args.preset}, micro-batch {args.micro_batch} x {args.seq_len} tokens, K = {args.k}")
-    inner_gradients(Setup(args.preset, k=1, micro_batch=args.micro_batch, seq_len=args.seq_len), args.reps)
-    if not args.no_step:
-        outer_step(Setup(args.preset, k=args.k, micro_batch=args.micro_batch, seq_len=args.seq_len),
-                   max(3, args.reps // 4))
+    try:
+        print(f"{args.preset}, micro-batch {args.micro_batch} x {args.seq_len} tokens, K = {args.k}")
+        inner_gradients(Setup(args.preset, k=1, micro_batch=args.micro_batch, seq_len=args.seq_len), args.reps)
+        if not args.no_step:
+            outer_step(Setup(args.preset, k=args.k, micro_batch=args.micro_batch, seq_len=args.seq_len),
+                       max(3, args.reps // 4))
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

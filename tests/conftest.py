@@ -26,6 +26,15 @@ def _cache(tmp_path_factory):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True)
+def _threads():
+    """Every test leaves torch's thread count as it found it: a sweep run at another count differs in the last
+    bits, and the tests that compare two sweeps bit for bit would then depend on the order tests run in."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def text_data() -> str:
     """What tests pass as ``--data``: the shared corpus' folder, or the embedded corpus' name."""

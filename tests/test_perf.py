@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmark.trial.perf import Setup, report
 from models.layout import model_layout
@@ -33,7 +34,9 @@ def test_the_gn_cost_script_splits_every_product_and_the_step_into_parts_that_ad
     """The step's parts are timed inside it, so they cannot add up to more than the whole (to the printed rounding)."""
     script = Path(__file__).resolve().parent.parent / "scripts" / "gn_cost.py"
     monkeypatch.setattr(sys, "argv", ["gn_cost.py", "--micro-batch", "2", "--seq-len", "16", "--k", "2", "--reps", "3"])
+    threads = torch.get_num_threads()
     runpy.run_path(str(script), run_name="__main__")
+    assert torch.get_num_threads() == threads  # the script times on one thread and gives the others back
     out = capsys.readouterr().out
     for product in TRUNK_PRODUCTS:
         line = next(row for row in out.splitlines() if row.strip().startswith(product))
