@@ -97,14 +97,15 @@ def colours_apart_from_the_references(name, fig, optimizers) -> None:
             assert all(distinct(colour(o), line.get_color()) for o in optimizers), (name, line.get_gid())
 
 
-def no_two_optimizers_on_one_spot(fig) -> None:
-    """In the learning-rate figure, markers of different optimizers never share a spot on the page."""
+def no_two_optimizers_on_one_spot(fig, field: int = 2) -> None:
+    """Markers of different optimizers never share a spot on the page (the optimizer: the ``field``-th part of
+    a marker's gid, 2 in the learning-rate figure, 1 in the figures of the summary table)."""
     fig.canvas.draw()
     spots = defaultdict(set)
     for ax in fig.axes:
         for line in ax.get_lines():
             parts = str(line.get_gid()).split("|")
-            if len(parts) > 2 and line.get_marker() not in (None, "None", ""):
+            if len(parts) > field and line.get_marker() not in (None, "None", ""):
                 for x, y in line.get_transform().transform(line.get_xydata()):
-                    spots[(id(ax), round(x), round(y))].add(parts[2])
+                    spots[(id(ax), round(x), round(y))].add(parts[field])
     assert all(len(opts) == 1 for opts in spots.values()), [o for o in spots.values() if len(o) > 1]

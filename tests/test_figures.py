@@ -196,6 +196,23 @@ def test_learning_rate_ticks_legend_and_markers_read_as_drawn(tmp_path):
     plt.close("all")
 
 
+def test_optimizers_with_equal_steps_all_show_against_target_and_batch(tmp_path):
+    """Steps counted exactly tie often (two optimizers at 19 steps under WSD): each optimizer's points sit a few
+    points aside, so that one never hides another's, in every figure with targets or batches along x."""
+    records = [synthetic_record(o, k, s, rate=0.15 * k / 2 + 0.002 * s) for o in ("muon", "soap") for k in (2, 4)
+               for s in range(3)]  # soap's runs match muon's
+    records += [synthetic_record(o, k, s, rate=r * k / 2 + 0.002 * s) for o, r in (("adamw", 0.1), ("gn", 0.4))
+                for k in (2, 4) for s in range(3)]
+    runs, evals, table, fits = _tables(write_records(tmp_path / "R", records))
+    figures = build_figures(runs, evals, table, fits)
+    for name in ("steps_vs_target", "oracle_gap", "batch_scaling"):
+        finish(figures[name])
+        assert any(line.get_gid() and line.get_gid().startswith("point|soap|")
+                   for ax in figures[name].axes for line in ax.get_lines()), name
+        no_two_optimizers_on_one_spot(figures[name], field=1)
+    plt.close("all")
+
+
 def test_plugin_colours_are_never_the_grey_of_the_reference_lines():
     for name in ("my-plugin", "lion", "sophia", "adafactor", *(f"plugin-{i}" for i in range(50))):
         r, g, b = to_rgb(colour(name))

@@ -15,6 +15,7 @@ from benchmark.report.missing import as_float
 from benchmark.report.plotting import (
     REFERENCE,
     colour,
+    dodge,
     interval,
     mark,
     panel_title,
@@ -39,38 +40,40 @@ def _tightest(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["target"] == tight]
 
 
-def _unknown_ratio(ax, x, r: dict, column: str, opt: str, gid: str) -> list:
+def _unknown_ratio(ax, x, r: dict, column: str, opt: str, gid: str, shift: tuple[int, int] | None = None) -> list:
     """Where a ratio has no value: the bound its censored side sets (△ at least, ▽ at most), or ? at 1 when
-    there is none; the values drawn."""
+    there is none (``shift``: dodged as ``interval`` is); the values drawn."""
     at_least, at_most = as_float(r.get(f"{column}_at_least")), as_float(r.get(f"{column}_at_most"))
     kind, y = ("at_least", at_least) if at_least is not None else (
         ("at_most", at_most) if at_most is not None else ("no_ratio", 1.0))
-    mark(ax, kind, x, y, opt, gid)
+    mark(ax, kind, x, y, opt, gid, transform=dodge(ax, *shift) if shift else None)
     return [y]
 
 
 def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel: str, ratio: bool = False) -> list:
     """Each optimizer's ``column`` (with its interval) against the target, one line each; where there is no
-    value, a censored mark at the top (steps) or the bound a censored median sets (``ratio``). The values
+    value, a censored mark at the top (steps) or the bound a censored median sets (``ratio``). Each optimizer
+    a few points aside (``dodge``): steps counted exactly tie often, and a line on another hides it. The values
     drawn."""
     drawn = []
-    for opt in opts:
+    for i, opt in enumerate(opts):
+        shift = (i, len(opts))
         rows = part[part.label == opt].sort_values("target", ascending=False)
         xs, ys = [], []
         for r in rows.to_dict("records"):
             gid = f"{opt}|{panel}|{r['target']:g}"
             y, lo, hi = as_float(r[column]), as_float(r[f"{column}_ci_low"]), as_float(r[f"{column}_ci_high"])
             if y is None and ratio:
-                drawn += _unknown_ratio(ax, r["target"], r, column, opt, gid)
+                drawn += _unknown_ratio(ax, r["target"], r, column, opt, gid, shift)
                 continue
             if y is None:
-                mark(ax, "censored", r["target"], None, opt, gid)
+                mark(ax, "censored", r["target"], None, opt, gid, transform=dodge(ax, *shift, top=True))
                 continue
-            interval(ax, r["target"], y, lo, hi, opt, f"point|{gid}", marker="o", ms=4)
+            interval(ax, r["target"], y, lo, hi, opt, f"point|{gid}", shift=shift, marker="o", ms=4)
             xs.append(r["target"])
             ys.append(y)
             drawn += [y, lo, hi]
-        ax.plot(xs, ys, color=colour(opt), label=opt, gid=f"line|{opt}|{panel}")
+        ax.plot(xs, ys, color=colour(opt), label=opt, gid=f"line|{opt}|{panel}", transform=dodge(ax, *shift))
     return drawn
 
 
@@ -177,18 +180,18 @@ def fig_batch_scaling(table, fits):
     fig, axes = panels(keys)
     for (w, t), ax in axes.items():
         part = table[(table.setup == w) & (table.target == t)]
-        drawn = []
-        for opt in ordered(part.label):
+        drawn, opts = [], ordered(part.label)
+        for i, opt in enumerate(opts):  # each a few points aside (dodge), its fit with it
             for r in part[part.label == opt].itertuples():
                 gid = f"{opt}|{w}|{t:g}|{r.tokens_per_step}"
                 if as_float(r.median_steps) is None:
-                    mark(ax, "censored", r.tokens_per_step, None, opt, gid)
+                    mark(ax, "censored", r.tokens_per_step, None, opt, gid, transform=dodge(ax, i, len(opts), top=True))
                     continue
                 interval(ax, r.tokens_per_step, r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high), opt,
-                         f"point|{gid}", marker="o", ms=4, ls="none")
+                         f"point|{gid}", shift=(i, len(opts)), marker="o", ms=4, ls="none")
                 drawn += [r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high)]
             ax.plot([], [], marker="o", ls="-", color=colour(opt), label=opt)
-            _fit_line(ax, fits, w, t, opt, part["tokens_per_step"])
+            _fit_line(ax, fits, w, t, opt, part["tokens_per_step"], dodge(ax, i, len(opts)))
         readable_log(ax, "x")
         set_limits(ax, [v * f for v in part.tokens_per_step for f in (1 / 1.4, 1.4)], axis="x", log=True)
         ticks_at(ax, part.tokens_per_step)
@@ -203,7 +206,7 @@ def fig_batch_scaling(table, fits):
     return fig
 
 
-def _fit_line(ax, fits, setup, target, opt, tokens) -> None:
+def _fit_line(ax, fits, setup, target, opt, tokens, transform) -> None:
     if fits.empty:
         return
     f = fits[(fits.setup == setup) & (fits.target == target) & (fits.label == opt) & fits.follows_model]
@@ -211,7 +214,7 @@ def _fit_line(ax, fits, setup, target, opt, tokens) -> None:
         B = np.geomspace(min(tokens) / 1.25, max(tokens) * 1.25, 50)
         r = f.iloc[0]
         ax.plot(B, r["s_min"] * (1 + r["b_noise"] / B), color=colour(opt), lw=1, alpha=0.7,
-                gid=f"fit|{opt}|{setup}|{target:g}")
+                gid=f"fit|{opt}|{setup}|{target:g}", transform=transform)
 
 
 def fig_cost_to_target(table):

@@ -208,18 +208,22 @@ def ticks_at(ax, values, axis: str = "x", fmt: str = "{:,.0f}") -> None:
     target.set_minor_locator(mticker.NullLocator())
 
 
-def interval(ax, x: float, y: float, lo, hi, label: str, gid: str, **kw) -> None:
-    """A point with its interval; an infinite upper bound is an arrow to the top of the axes."""
+def interval(ax, x: float, y: float, lo, hi, label: str, gid: str, shift=None, **kw) -> None:
+    """A point with its interval; an infinite upper bound is an arrow to the top of the axes. ``shift``: the
+    ``(i, n)`` of ``dodge``, which draws it a few points aside, so that equal values of several optimizers all
+    show."""
     c = colour(label)
+    at, top = (dodge(ax, *shift), dodge(ax, *shift, top=True)) if shift else (ax.transData, ax.get_xaxis_transform())
     if lo is None and hi is None:  # no interval (one seed): the point alone, no zero-length bar with its caps
-        ax.plot([x], [y], color=c, gid=gid, **kw)
+        ax.plot([x], [y], color=c, gid=gid, transform=at, **kw)
         return
     lo = y if lo is None or not math.isfinite(float(lo)) else float(lo)
     top_open = hi is not None and math.isinf(float(hi))
     hi = y if hi is None or top_open else float(hi)
-    ax.errorbar([x], [y], yerr=[[max(0.0, y - lo)], [max(0.0, hi - y)]], color=c, capsize=3, gid=gid, **kw)
+    ax.errorbar([x], [y], yerr=[[max(0.0, y - lo)], [max(0.0, hi - y)]], color=c, capsize=3, gid=gid,
+                transform=at, **kw)
     if top_open:
-        ax.annotate("", xy=(x, 0.985), xycoords=("data", "axes fraction"), xytext=(x, y), textcoords="data",
+        ax.annotate("", xy=(x, 0.985), xycoords=top, xytext=(x, y), textcoords=at,
                     arrowprops={"arrowstyle": "->", "color": c, "lw": 1}, gid=f"open|{gid}")
 
 
