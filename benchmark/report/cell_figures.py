@@ -42,11 +42,11 @@ def _tightest(table: pd.DataFrame) -> pd.DataFrame:
 
 def _unknown_ratio(ax, x, r: dict, column: str, opt: str, gid: str, shift: tuple[int, int] | None = None) -> list:
     """Where a ratio has no value: the bound its censored side sets (△ at least, ▽ at most), or ? at 1 when
-    there is none (``shift``: dodged as ``interval`` is); the values drawn."""
+    there is none (``shift``: as for ``mark``); the values drawn."""
     at_least, at_most = as_float(r.get(f"{column}_at_least")), as_float(r.get(f"{column}_at_most"))
     kind, y = ("at_least", at_least) if at_least is not None else (
         ("at_most", at_most) if at_most is not None else ("no_ratio", 1.0))
-    mark(ax, kind, x, y, opt, gid, transform=dodge(ax, *shift) if shift else None)
+    mark(ax, kind, x, y, opt, gid, shift)
     return [y]
 
 
@@ -67,7 +67,7 @@ def _against_target(ax, part: pd.DataFrame, column: str, opts: list[str], panel:
                 drawn += _unknown_ratio(ax, r["target"], r, column, opt, gid, shift)
                 continue
             if y is None:
-                mark(ax, "censored", r["target"], None, opt, gid, transform=dodge(ax, *shift, top=True))
+                mark(ax, "censored", r["target"], None, opt, gid, shift)
                 continue
             interval(ax, r["target"], y, lo, hi, opt, f"point|{gid}", shift=shift, marker="o", ms=4)
             xs.append(r["target"])
@@ -182,16 +182,17 @@ def fig_batch_scaling(table, fits):
         part = table[(table.setup == w) & (table.target == t)]
         drawn, opts = [], ordered(part.label)
         for i, opt in enumerate(opts):  # each a few points aside (dodge), its fit with it
+            shift = (i, len(opts))
             for r in part[part.label == opt].itertuples():
                 gid = f"{opt}|{w}|{t:g}|{r.tokens_per_step}"
                 if as_float(r.median_steps) is None:
-                    mark(ax, "censored", r.tokens_per_step, None, opt, gid, transform=dodge(ax, i, len(opts), top=True))
+                    mark(ax, "censored", r.tokens_per_step, None, opt, gid, shift)
                     continue
                 interval(ax, r.tokens_per_step, r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high), opt,
-                         f"point|{gid}", shift=(i, len(opts)), marker="o", ms=4, ls="none")
+                         f"point|{gid}", shift=shift, marker="o", ms=4, ls="none")
                 drawn += [r.median_steps, as_float(r.steps_ci_low), as_float(r.steps_ci_high)]
             ax.plot([], [], marker="o", ls="-", color=colour(opt), label=opt)
-            _fit_line(ax, fits, w, t, opt, part["tokens_per_step"], dodge(ax, i, len(opts)))
+            _fit_line(ax, fits, w, t, opt, part["tokens_per_step"], dodge(ax, *shift))
         readable_log(ax, "x")
         set_limits(ax, [v * f for v in part.tokens_per_step for f in (1 / 1.4, 1.4)], axis="x", log=True)
         ticks_at(ax, part.tokens_per_step)

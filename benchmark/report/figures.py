@@ -90,10 +90,10 @@ def _tightest_column(part: pd.DataFrame) -> str | None:
 _AT_THE_TOP = {"diverged": "diverged", "pruned": "pruned"}  # by status; any other: it did not reach the target
 
 
-def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str, where) -> None:
+def _mark_top(ax, p: pd.DataFrame, opt: str, gid: str, shift: tuple[int, int]) -> None:
     """Runs with nothing to plot in this panel, by status, as marks at the top of the axes."""
     for r in p.to_dict("records"):
-        mark(ax, _AT_THE_TOP.get(r["status"], "not_reached"), r["lr"], None, opt, gid, transform=where)
+        mark(ax, _AT_THE_TOP.get(r["status"], "not_reached"), r["lr"], None, opt, gid, shift)
 
 
 def fig_lr_sensitivity(runs):
@@ -109,15 +109,15 @@ def fig_lr_sensitivity(runs):
             p = part[part.label == opt].sort_values("lr")
             y = pd.to_numeric(p[column], errors="coerce") if column in p else pd.Series(np.nan, index=p.index)
             ok = np.isfinite(y) & ((p.status != "diverged") | (row == 0))
-            gid = f"{row}|{opt}|{w}|{k}"
+            gid, shift = f"{row}|{opt}|{w}|{k}", (i, len(opts))
             # optimizers side by side, a few points apart, so that equal settings and results stay visible
             ax.plot(p.loc[ok, "lr"], y[ok], marker="o", ms=4, color=colour(opt), label=opt, gid=f"lr|{gid}",
-                    transform=dodge(ax, i, len(opts)))
+                    transform=dodge(ax, *shift))
             values += finite(y[ok])
-            _mark_top(ax, p[~ok], opt, gid, dodge(ax, i, len(opts), top=True))
+            _mark_top(ax, p[~ok], opt, gid, shift)
             if row == 1:  # a pruned run's loss is where it stopped, not where its budget would have ended
                 for at in p.index[ok & (p.status == "pruned")]:
-                    mark(ax, "pruned", p.at[at, "lr"], y[at], opt, gid, transform=dodge(ax, i, len(opts)))
+                    mark(ax, "pruned", p.at[at, "lr"], y[at], opt, gid, shift)
         readable_log(ax, "x")
         set_limits(ax, part["lr"], axis="x", log=True)
         if row == 0:

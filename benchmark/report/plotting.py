@@ -63,12 +63,13 @@ MARKS = {
 }
 
 
-def mark(ax, kind: str, x: float, y: float | None, label: str, gid: str, transform=None) -> None:
+def mark(ax, kind: str, x: float, y: float | None, label: str, gid: str, shift=None) -> None:
     """A ``MARKS[kind]`` marker in the label's colour at (x, y), or at the top of the axes where ``y``
-    is None (a value beyond the panel: a censored median, a run with nothing to plot)."""
+    is None (a value beyond the panel: a censored median, a run with nothing to plot). ``shift``: the
+    ``(i, n)`` of ``dodge``, as for ``interval``."""
     m, c = MARKS[kind], colour(label)
     top = y is None
-    transform = transform or (ax.get_xaxis_transform() if top else ax.transData)
+    transform = dodge(ax, *shift, top=top) if shift else (ax.get_xaxis_transform() if top else ax.transData)
     ax.plot([x], [0.95 if top else y], ls="none", marker=m.marker, ms=7, mec=c, mfc="white" if m.hollow else c,
             transform=transform, gid=f"{kind}|{gid}", clip_on=not top, zorder=3)
 
